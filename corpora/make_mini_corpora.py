@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Generate the bundled mini corpora with espeak-ng (and sox for 44.1 kHz).
+
+Two tiny corpora laid out exactly like the real datasets, so that the recipes'
+``local/data.sh`` and the tests run on them unchanged:
+
+* ``mini_ljspeech/LJSpeech-1.1``: ``metadata.csv`` (``ID|raw text|normalized text``)
+  and ``wavs/ID.wav``, 22050 Hz mono 16-bit, one voice.
+* ``mini_aishell3``: ``{train,test}/content.txt`` (``<name>.wav<TAB>hanzi pinyin ...``)
+  and ``<split>/wav/<SPK>/<SPK><nnnn>.wav`` at 44100 Hz; the test speaker never
+  appears in train, as in AISHELL-3.
+
+The sentences are written for this project. espeak-ng is deterministic for a
+given version, and sox runs without dither, so re-running the script rewrites
+byte-identical files (``--check`` verifies that against the committed copy).
+
+Usage: python corpora/make_mini_corpora.py [--out DIR] [--check]
+Needs the Debian packages ``espeak-ng`` and ``sox``.
+"""
+
+import argparse
+import filecmp
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# (raw text, normalized text): the raw column carries numbers and abbreviations
+# so that ESPnet's tacotron cleaner has something to expand; espeak-ng reads
+# the normalized column so audio and normalized text agree.
+ENGLISH = [
+    ("The quick test voice reads a short line.", None),
+    ("Dr. Lane opened the door at 9 o'clock.", "Doctor Lane opened the door at nine o'clock."),
+    ("Rain fell softly on the old stone bridge.", None),
+    ("Mr. Hale bought 3 loaves of bread.", "Mister Hale bought three loaves of bread."),
+    ("A small boat drifted toward the harbor.", None),
+    ("The train left platform 12 on time.", "The train left platform twelve on time."),
+    ("She wrote a letter to her brother.", None),
+    ("The museum closes at 5 p.m. today.", "The museum closes at five p m today."),
+    ("Bright lamps lined the narrow street.", None),
+    ("Mrs. Reed planted 20 tulips in spring.", "Missus Reed planted twenty tulips in spring."),
+    ("The river runs quietly past the mill.", None),
+    ("He paid $4 for a cup of tea.", "He paid four dollars for a cup of tea."),
+    ("Clouds gathered over the distant hills.", None),
+    ("The report had 150 pages.", "The report had one hundred fifty pages."),
+    ("A gentle wind moved the tall grass.", None),
+    ("St. Clair Ave. was closed for repairs.", "Saint Clair Avenue was closed for repairs."),
+    ("The children sang a cheerful song.", None),
+    ("In 1905 the town built a library.", "In nineteen oh five the town built a library."),
+    ("Fresh snow covered the empty field.", None),
+    ("Gen. Ward led 2 thousand men.", "General Ward led two thousand men."),
+    ("The baker sold warm bread at dawn.", None),
+    ("Room 7 is on the second floor.", "Room seven is on the second floor."),
+    ("An owl called from the dark woods.", None),
+    ("The clock struck 11 at night.", "The clock struck eleven at night."),
+    ("Waves broke gently on the sandy shore.", None),
+    ("Prof. Moss spoke for 45 minutes.", "Professor Moss spoke for forty five minutes."),
+    ("The garden smelled of roses.", None),
+    ("We met on the 3rd of May.", "We met on the third of May."),
+    ("A red kite rose above the meadow.", None),
+    ("The bill came to $30.", "The bill came to thirty dollars."),
+    ("The cat slept beside the warm stove.", None),
+    ("Capt. Grey sailed at 6 a.m.", "Captain Grey sailed at six a m."),
+    ("Old maps hung on the study wall.", None),
+    ("The recipe needs 2 eggs.", "The recipe needs two eggs."),
+    ("Birds rested on the telephone wire.", None),
+    ("Lt. Shaw arrived on Jan. 8.", "Lieutenant Shaw arrived on January eighth."),
+    ("The kettle whistled in the kitchen.", None),
+    ("Only 1 window was left open.", "Only one window was left open."),
+    ("Soft music played in the hall.", None),
+    ("The bus stops here every 10 minutes.", "The bus stops here every ten minutes."),
+]
+
+# (hanzi, pinyin with citation tones, 5 = neutral), one syllable per character.
+MANDARIN = [
+    ("今天天气很好", "jin1 tian1 tian1 qi4 hen3 hao3"),
+    ("我们一起去学校", "wo3 men5 yi1 qi3 qu4 xue2 xiao4"),
+    ("他喜欢喝绿茶", "ta1 xi3 huan1 he1 lv4 cha2"),
+    ("北京的冬天很冷", "bei3 jing1 de5 dong1 tian1 hen3 leng3"),
+    ("请把门关上", "qing3 ba3 men2 guan1 shang4"),
+    ("这本书非常有趣", "zhe4 ben3 shu1 fei1 chang2 you3 qu4"),
+    ("妈妈在厨房做饭", "ma1 ma5 zai4 chu2 fang2 zuo4 fan4"),
+    ("火车马上就要开了", "huo3 che1 ma3 shang4 jiu4 yao4 kai1 le5"),
+    ("小猫睡在沙发上", "xiao3 mao1 shui4 zai4 sha1 fa1 shang4"),
+    ("明天早上八点开会", "ming2 tian1 zao3 shang4 ba1 dian3 kai1 hui4"),
+    ("我想买一杯咖啡", "wo3 xiang3 mai3 yi1 bei1 ka1 fei1"),
+    ("公园里有很多花", "gong1 yuan2 li3 you3 hen3 duo1 hua1"),
+    ("他们正在看电影", "ta1 men5 zheng4 zai4 kan4 dian4 ying3"),
+    ("窗外下着小雨", "chuang1 wai4 xia4 zhe5 xiao3 yu3"),
+    ("广州女大学生", "guang3 zhou1 nv3 da4 xue2 sheng1"),
+    ("欢迎来到上海", "huan1 ying2 lai2 dao4 shang4 hai3"),
+]
+
+# Speaker id -> (split, espeak-ng voice). Different variants give different
+# pitch/timbre; SSB0015 is test only (unseen in train), as in AISHELL-3.
+AISHELL_SPEAKERS = {
+    "SSB0011": ("train", "cmn+f1"),
+    "SSB0012": ("train", "cmn+m1"),
+    "SSB0013": ("train", "cmn+f3"),
+    "SSB0014": ("train", "cmn+m3"),
+    "SSB0015": ("test", "cmn+f4"),
+}
+UTTS_PER_TRAIN_SPEAKER = 5
+UTTS_PER_TEST_SPEAKER = 3
+
+
+def espeak(text: str, voice: str, wav: Path, words_per_minute: int = 175) -> None:
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav), text], check=True
+    )
+
+
+def make_ljspeech(root: Path) -> None:
+    wav_dir = root / "LJSpeech-1.1" / "wavs"
+    wav_dir.mkdir(parents=True)
+    lines = []
+    for i, (raw, normalized) in enumerate(ENGLISH, start=1):
+        utt = f"LJ001-{i:04d}"
+        normalized = normalized or raw
+        espeak(normalized, "en-us", wav_dir / f"{utt}.wav")
+        lines.append(f"{utt}|{raw}|{normalized}\n")
+    (root / "LJSpeech-1.1" / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+
+
+def make_aishell3(root: Path) -> None:
+    contents = {"train": [], "test": []}
+    sentence = 0
+    for spk, (split, voice) in AISHELL_SPEAKERS.items():
+        spk_dir = root / split / "wav" / spk
+        spk_dir.mkdir(parents=True)
+        n_utts = UTTS_PER_TRAIN_SPEAKER if split == "train" else UTTS_PER_TEST_SPEAKER
+        for n in range(1, n_utts + 1):
+            hanzi, pinyin = MANDARIN[sentence % len(MANDARIN)]
+            sentence += 1
+            name = f"{spk}{n:04d}.wav"
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp_wav = Path(tmp) / "22k.wav"
+                # A faster rate keeps the 44.1 kHz corpus small.
+                espeak(hanzi, voice, tmp_wav, words_per_minute=200)
+                # -D: no dither, so the output is reproducible.
+                subprocess.run(
+                    ["sox", "-D", str(tmp_wav), "-r", "44100", "-b", "16", str(spk_dir / name)],
+                    check=True,
+                )
+            syllables = pinyin.split()
+            assert len(syllables) == len(hanzi), (hanzi, pinyin)
+            pairs = " ".join(f"{h} {p}" for h, p in zip(hanzi, syllables))
+            contents[split].append(f"{name}\t{pairs}\n")
+    for split, lines in contents.items():
+        (root / split / "content.txt").write_text("".join(lines), encoding="utf-8")
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=here, help="where to write (default: next to this script)")
+    parser.add_argument("--check", action="store_true", help="generate into a temp dir and compare with --out")
+    args = parser.parse_args()
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} not found: install the Debian package '{tool}' (apt-get install {tool})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp)
+        make_ljspeech(staging / "mini_ljspeech")
+        make_aishell3(staging / "mini_aishell3")
+        if args.check:
+            mismatches = []
+            for name in ("mini_ljspeech", "mini_aishell3"):
+                cmp = filecmp.dircmp(staging / name, args.out / name)
+                stack = [cmp]
+                while stack:
+                    c = stack.pop()
+                    mismatches += [f"{c.left}/{f}" for f in c.left_only + c.right_only + c.diff_files]
+                    # dircmp compares shallowly (size+mtime); compare bytes for equal names.
+                    for f in c.same_files:
+                        if not filecmp.cmp(Path(c.left) / f, Path(c.right) / f, shallow=False):
+                            mismatches.append(f"{c.left}/{f}")
+                    stack.extend(c.subdirs.values())
+            if mismatches:
+                print("differs from the committed corpora:\n  " + "\n  ".join(mismatches))
+                return 1
+            print("regenerated corpora are identical to", args.out)
+            return 0
+        for name in ("mini_ljspeech", "mini_aishell3"):
+            target = args.out / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(staging / name, target)
+    print("wrote", args.out / "mini_ljspeech", "and", args.out / "mini_aishell3")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

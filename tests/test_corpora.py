@@ -1,0 +1,61 @@
+"""The bundled mini corpora have the layout, rates and speaker split of the real datasets."""
+
+import re
+
+import numpy as np
+import soundfile as sf
+
+from conftest import CORPORA
+
+LJ = CORPORA / "mini_ljspeech" / "LJSpeech-1.1"
+AISHELL = CORPORA / "mini_aishell3"
+
+
+def test_mini_ljspeech_layout_and_audio():
+    lines = (LJ / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    assert 35 <= len(lines) <= 45
+    ids = []
+    for line in lines:
+        utt, raw, normalized = line.split("|")
+        assert re.fullmatch(r"LJ\d{3}-\d{4}", utt)
+        assert raw.strip() and normalized.strip()
+        ids.append(utt)
+        info = sf.info(LJ / "wavs" / f"{utt}.wav")
+        assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+        assert 0.8 < info.duration < 5.0
+    assert ids == sorted(ids)
+    # The raw column carries numbers and abbreviations for the text cleaner.
+    assert any(re.search(r"\d", line.split("|")[1]) for line in lines)
+    assert any(not re.search(r"\d", line.split("|")[2]) and re.search(r"\d", line.split("|")[1]) for line in lines)
+    wav, _ = sf.read(LJ / "wavs" / f"{ids[0]}.wav")
+    assert np.abs(wav).max() > 0.05  # real speech, not silence
+
+
+def _content(split):
+    rows = {}
+    for line in (AISHELL / split / "content.txt").read_text(encoding="utf-8").splitlines():
+        name, transcript = line.split("\t")
+        tokens = transcript.split()
+        hanzi, pinyin = tokens[0::2], tokens[1::2]
+        assert len(hanzi) == len(pinyin) and all(re.fullmatch(r"[a-z]+[1-5]", p) for p in pinyin)
+        rows[name] = (hanzi, pinyin)
+    return rows
+
+
+def test_mini_aishell3_layout_rates_and_unseen_test_speaker():
+    speakers = {}
+    for split in ("train", "test"):
+        rows = _content(split)
+        for name in rows:
+            spk = name[:7]
+            info = sf.info(AISHELL / split / "wav" / spk / name)
+            assert (info.samplerate, info.channels) == (44100, 1)
+            assert 0.5 < info.duration < 5.0
+            speakers.setdefault(split, set()).add(spk)
+    assert len(speakers["train"]) + len(speakers["test"] - speakers["train"]) >= 4
+    assert speakers["test"] - speakers["train"], "the test split needs a speaker unseen in train"
+
+
+def test_total_size_is_small():
+    total = sum(p.stat().st_size for p in CORPORA.rglob("*") if p.is_file())
+    assert total < 12 * 1024 * 1024
