@@ -31,8 +31,10 @@ from typing import Dict, Union
 TASK_MODULES = ("espnet2.tasks.gan_tts", "espnet2.tasks.tts")
 ENTRY_POINT_GROUP = "espnet2_glow_wavegan.tts"
 
-# Filled in as the model issues land: name -> "module:Class".
-BUILTIN_MODELS: Dict[str, str] = {}
+# This package's models: name -> "module:Class" (imported when ESPnet's tasks load).
+BUILTIN_MODELS: Dict[str, str] = {
+    "wavegan_vae": "espnet2_glow_wavegan.wavegan.wavegan_vae:WaveGANVAE",
+}
 
 _registered: Dict[str, Union[str, type]] = {}
 _entry_points_loaded = False

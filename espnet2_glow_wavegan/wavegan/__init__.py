@@ -1,0 +1,1 @@
+"""WaveGAN: the GAN-based VAE of Glow-WaveGAN (waveform -> z -> waveform)."""

@@ -1,0 +1,184 @@
+"""WaveGAN generator: waveform encoder -> z -> HiFi-GAN decoder, with speaker conditioning."""
+
+from typing import List, Optional, Tuple
+
+import torch
+from espnet2.gan_tts.hifigan import HiFiGANGenerator
+from espnet2.gan_tts.utils import get_random_segments, get_segments
+from typeguard import typechecked
+
+from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
+
+
+class WaveGANGenerator(torch.nn.Module):
+    """The VAE half of WaveGAN that the generator optimiser trains.
+
+    ``encode`` gives q(z|x) from the raw waveform; ``decode`` turns z (at the
+    mel frame rate) back into a waveform with ESPnet's HiFi-GAN generator. The
+    encoder is speaker-independent (a "universal" latent); speaker ids and/or
+    speaker embeddings, when configured, condition only the decoder through
+    HiFi-GAN's global conditioning.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        segment_size: int = 32,
+        encoder_channels: int = 32,
+        encoder_max_channels: int = 512,
+        encoder_kernel_size: int = 7,
+        encoder_downsample_scales: List[int] = [2, 2, 8, 8],
+        encoder_resblock_kernel_size: int = 3,
+        encoder_resblock_dilations: List[int] = [1, 3, 9],
+        decoder_channels: int = 512,
+        decoder_kernel_size: int = 7,
+        decoder_upsample_scales: List[int] = [8, 8, 2, 2],
+        decoder_upsample_kernel_sizes: List[int] = [16, 16, 4, 4],
+        decoder_resblock_kernel_sizes: List[int] = [3, 7, 11],
+        decoder_resblock_dilations: List[List[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        use_weight_norm: bool = True,
+        spks: Optional[int] = None,
+        spk_embed_dim: Optional[int] = None,
+        global_channels: int = -1,
+    ):
+        """Initialize WaveGANGenerator.
+
+        Args:
+            latent_dim: Channels of z.
+            segment_size: Frames of the random segment decoded per item in training.
+            encoder_*: See :class:`WaveformEncoder`; the downsample scales must
+                multiply to the same hop as the decoder's upsample scales.
+            decoder_*: See ESPnet's ``HiFiGANGenerator``.
+            use_weight_norm: Weight normalisation in encoder and decoder.
+            spks: Size of the speaker id table (``sids``), or None.
+            spk_embed_dim: Size of external speaker embeddings (``spembs``), or None.
+            global_channels: Channels of the speaker condition (> 0 when
+                ``spks`` or ``spk_embed_dim`` is set).
+        """
+        super().__init__()
+        hop = 1
+        for s in encoder_downsample_scales:
+            hop *= s
+        upsample = 1
+        for s in decoder_upsample_scales:
+            upsample *= s
+        if hop != upsample:
+            raise ValueError(
+                f"encoder_downsample_scales {encoder_downsample_scales} (hop {hop}) and "
+                f"decoder_upsample_scales {decoder_upsample_scales} (hop {upsample}) must "
+                "give the same hop length"
+            )
+        if (spks or spk_embed_dim) and global_channels <= 0:
+            raise ValueError("global_channels must be > 0 when spks or spk_embed_dim is set")
+        self.latent_dim = latent_dim
+        self.segment_size = segment_size
+        self.upsample_factor = hop
+        self.spks = spks
+        self.spk_embed_dim = spk_embed_dim
+        self.langs = None
+        self.encoder = WaveformEncoder(
+            latent_dim=latent_dim,
+            channels=encoder_channels,
+            max_channels=encoder_max_channels,
+            kernel_size=encoder_kernel_size,
+            downsample_scales=encoder_downsample_scales,
+            resblock_kernel_size=encoder_resblock_kernel_size,
+            resblock_dilations=encoder_resblock_dilations,
+            use_weight_norm=use_weight_norm,
+        )
+        self.decoder = HiFiGANGenerator(
+            in_channels=latent_dim,
+            out_channels=1,
+            channels=decoder_channels,
+            global_channels=global_channels if (spks or spk_embed_dim) else -1,
+            kernel_size=decoder_kernel_size,
+            upsample_scales=decoder_upsample_scales,
+            upsample_kernel_sizes=decoder_upsample_kernel_sizes,
+            resblock_kernel_sizes=decoder_resblock_kernel_sizes,
+            resblock_dilations=decoder_resblock_dilations,
+            use_weight_norm=use_weight_norm,
+        )
+        if spks:
+            self.global_emb = torch.nn.Embedding(spks, global_channels)
+        if spk_embed_dim:
+            self.spemb_proj = torch.nn.Linear(spk_embed_dim, global_channels)
+
+    def speaker_condition(
+        self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
+    ) -> Optional[torch.Tensor]:
+        """Global condition (B, global_channels, 1) from sids (B,) / spembs (B, D), or None."""
+        g = None
+        if self.spks:
+            if sids is None:
+                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
+            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
+        if self.spk_embed_dim:
+            if spembs is None:
+                raise ValueError(
+                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
+                )
+            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
+            g = g_ if g is None else g + g_
+        return g
+
+    def encode(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, sample: bool = True
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Waveform -> latent.
+
+        Args:
+            speech: Waveform (B, T_wav).
+            speech_lengths: (B,).
+            sample: Draw z = mean + eps * std (reparameterised); else z = mean.
+
+        Returns:
+            Tensor: z (B, latent_dim, T_frames), T_frames = T_wav // hop + 1, zero on padding.
+            Tensor: Mean (B, latent_dim, T_frames).
+            Tensor: Log standard deviation (B, latent_dim, T_frames).
+            Tensor: Frame mask (B, 1, T_frames).
+        """
+        mean, log_std, mask = self.encoder(speech, speech_lengths)
+        z = mean
+        if sample:
+            z = (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
+        return z, mean, log_std, mask
+
+    def decode(self, z: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Latent (B, latent_dim, T_frames) -> waveform (B, 1, T_frames * hop)."""
+        return self.decoder(z, g=g)
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode, cut a random segment of z per item, decode it.
+
+        Args:
+            speech: Waveform (B, T_wav).
+            speech_lengths: (B,).
+            sids: Speaker ids (B,) or (B, 1), when ``spks`` is set.
+            spembs: Speaker embeddings (B, spk_embed_dim), when set.
+
+        Returns:
+            Tensor: Decoded segments (B, 1, segment_size * hop).
+            Tensor: Matching real waveform segments (B, 1, segment_size * hop).
+            Tensor: Segment start frames (B,).
+            Tensor: Posterior mean (B, latent_dim, T_frames).
+            Tensor: Posterior log-std (B, latent_dim, T_frames).
+            Tensor: Frame mask (B, 1, T_frames).
+        """
+        z, mean, log_std, mask = self.encode(speech, speech_lengths, sample=True)
+        g = self.speaker_condition(sids, spembs)
+        frame_lengths = mask.sum(dim=(1, 2)).long()
+        z_segments, start_idxs = get_random_segments(z, frame_lengths, self.segment_size)
+        wav_segments = self.decode(z_segments, g=g)
+        # Real audio under the same frames; zero-pad so that a segment reaching the
+        # last (centred) frame never slices past the end of the waveform.
+        hop = self.upsample_factor
+        speech = torch.nn.functional.pad(speech, (0, mask.size(-1) * hop - speech.size(1)))
+        real_segments = get_segments(speech.unsqueeze(1), start_idxs * hop, self.segment_size * hop)
+        return wav_segments, real_segments, start_idxs, mean, log_std, mask

@@ -1,0 +1,279 @@
+"""WaveGAN VAE as an ESPnet GAN-TTS model (``tts: wavegan_vae``)."""
+
+from typing import Any, Dict, Optional
+
+import torch
+from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
+from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
+from espnet2.gan_tts.hifigan.loss import (
+    DiscriminatorAdversarialLoss,
+    FeatureMatchLoss,
+    GeneratorAdversarialLoss,
+    MelSpectrogramLoss,
+)
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
+from espnet2_glow_wavegan.wavegan.loss import StandardNormalKLLoss
+
+# ESPnet's VITS discriminator (1 scale + 5 periods): HiFi-GAN's MSD+MPD at the cost
+# of one scale discriminator instead of three.
+DEFAULT_DISCRIMINATOR_PARAMS: Dict[str, Any] = {
+    "scales": 1,
+    "scale_downsample_pooling": "AvgPool1d",
+    "scale_downsample_pooling_params": {"kernel_size": 4, "stride": 2, "padding": 2},
+    "scale_discriminator_params": {
+        "in_channels": 1,
+        "out_channels": 1,
+        "kernel_sizes": [15, 41, 5, 3],
+        "channels": 128,
+        "max_downsample_channels": 1024,
+        "max_groups": 16,
+        "bias": True,
+        "downsample_scales": [2, 2, 4, 4, 1],
+        "nonlinear_activation": "LeakyReLU",
+        "nonlinear_activation_params": {"negative_slope": 0.1},
+        "use_weight_norm": True,
+        "use_spectral_norm": False,
+    },
+    "follow_official_norm": False,
+    "periods": [2, 3, 5, 7, 11],
+    "period_discriminator_params": {
+        "in_channels": 1,
+        "out_channels": 1,
+        "kernel_sizes": [5, 3],
+        "channels": 32,
+        "downsample_scales": [3, 3, 3, 3, 1],
+        "max_downsample_channels": 1024,
+        "bias": True,
+        "nonlinear_activation": "LeakyReLU",
+        "nonlinear_activation_params": {"negative_slope": 0.1},
+        "use_weight_norm": True,
+        "use_spectral_norm": False,
+    },
+}
+
+
+class WaveGANVAE(AbsGANTTS):
+    """GAN-based VAE on raw waveforms: the first stage of Glow-WaveGAN.
+
+    ``generator`` (encoder + HiFi-GAN decoder) is trained with LSGAN adversarial,
+    feature-matching and mel L1 losses plus KL(q(z|x) || N(0, I)); ``discriminator``
+    is ESPnet's multi-scale + multi-period discriminator. Text is accepted and
+    ignored, so ESPnet's TTS data pipeline runs unchanged. Configure the task with
+    ``odim: 1`` (no feature extractor): the model needs the raw waveform, also
+    for copy synthesis through ``Text2Speech``.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        idim: int,
+        odim: int,
+        sampling_rate: int = 22050,
+        generator_params: Dict[str, Any] = {},
+        discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
+        generator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "loss_type": "mse",
+        },
+        discriminator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "loss_type": "mse",
+        },
+        feat_match_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "average_by_layers": False,
+            "include_final_outputs": True,
+        },
+        mel_loss_params: Dict[str, Any] = {
+            "fs": 22050,
+            "n_fft": 1024,
+            "hop_length": 256,
+            "win_length": None,
+            "window": "hann",
+            "n_mels": 80,
+            "fmin": 0,
+            "fmax": None,
+            "log_base": None,
+        },
+        lambda_adv: float = 1.0,
+        lambda_mel: float = 45.0,
+        lambda_feat_match: float = 2.0,
+        lambda_kl: float = 0.01,
+        cache_generator_outputs: bool = True,
+    ):
+        """Initialize WaveGANVAE.
+
+        Args:
+            idim: Vocabulary size (unused: the VAE does not read text).
+            odim: Feature dimension given by the task (1: raw waveform).
+            sampling_rate: Sampling rate of the waveforms, reported as ``fs``.
+            generator_params: Keyword arguments of :class:`WaveGANGenerator`.
+            discriminator_params: Keyword arguments of ESPnet's
+                ``HiFiGANMultiScaleMultiPeriodDiscriminator``.
+            generator_adv_loss_params: ESPnet ``GeneratorAdversarialLoss`` arguments.
+            discriminator_adv_loss_params: ESPnet ``DiscriminatorAdversarialLoss`` arguments.
+            feat_match_loss_params: ESPnet ``FeatureMatchLoss`` arguments.
+            mel_loss_params: ESPnet ``MelSpectrogramLoss`` arguments.
+            lambda_adv: Weight of the generator adversarial loss.
+            lambda_mel: Weight of the mel L1 loss.
+            lambda_feat_match: Weight of the feature-matching loss.
+            lambda_kl: Weight of KL(q(z|x) || N(0, I)).
+            cache_generator_outputs: Reuse the generator output of the first turn
+                (discriminator or generator) in the second turn of the same batch.
+        """
+        super().__init__()
+        self.generator = WaveGANGenerator(**generator_params)
+        self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
+        self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)
+        self.discriminator_adv_loss = DiscriminatorAdversarialLoss(**discriminator_adv_loss_params)
+        self.feat_match_loss = FeatureMatchLoss(**feat_match_loss_params)
+        self.mel_loss = MelSpectrogramLoss(**mel_loss_params)
+        self.kl_loss = StandardNormalKLLoss()
+        self.lambda_adv = lambda_adv
+        self.lambda_mel = lambda_mel
+        self.lambda_feat_match = lambda_feat_match
+        self.lambda_kl = lambda_kl
+        self.cache_generator_outputs = cache_generator_outputs
+        self._cache = None
+        self.fs = sampling_rate
+        self.spks = self.generator.spks
+        self.spk_embed_dim = self.generator.spk_embed_dim
+        self.langs = None
+
+    @property
+    def require_raw_speech(self):
+        """The encoder reads the waveform."""
+        return True
+
+    @property
+    def require_vocoder(self):
+        """The decoder outputs the waveform."""
+        return False
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        feats_lengths: Optional[torch.Tensor] = None,
+        speech: Optional[torch.Tensor] = None,
+        speech_lengths: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+        forward_generator: bool = True,
+        **kwargs,
+    ) -> Dict[str, Any]:
+        """One GAN turn.
+
+        Args:
+            text: Token ids (B, T_text), ignored.
+            text_lengths: (B,), ignored.
+            feats: Features from the task's extractor, ignored (the encoder reads ``speech``).
+            feats_lengths: (B,), ignored.
+            speech: Waveform (B, T_wav).
+            speech_lengths: (B,).
+            sids: Speaker ids (B,) or (B, 1).
+            spembs: Speaker embeddings (B, spk_embed_dim).
+            lids: Language ids, unsupported (must be None).
+            forward_generator: Generator turn (True) or discriminator turn (False).
+
+        Returns:
+            Dict[str, Any]: ``loss``, ``stats``, ``weight``, ``optim_idx`` (0: G, 1: D).
+        """
+        if speech is None:
+            raise ValueError("wavegan_vae trains on the raw waveform: the batch has no 'speech'")
+        outs, reuse_cache = self._generator_outputs(speech, speech_lengths, sids, spembs)
+        wav_hat, wav_real, _, mean, log_std, mask = outs
+        batch_size = speech.size(0)
+        if forward_generator:
+            p_hat = self.discriminator(wav_hat)
+            with torch.no_grad():
+                p = self.discriminator(wav_real)
+            mel_loss = self.lambda_mel * self.mel_loss(wav_hat, wav_real)
+            adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
+            feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
+            kl_loss = self.lambda_kl * self.kl_loss(mean, log_std, mask)
+            loss = mel_loss + adv_loss + feat_match_loss + kl_loss
+            stats = dict(
+                generator_loss=loss.item(),
+                generator_mel_loss=mel_loss.item(),
+                generator_adv_loss=adv_loss.item(),
+                generator_feat_match_loss=feat_match_loss.item(),
+                generator_kl_loss=kl_loss.item(),
+            )
+            optim_idx = 0
+        else:
+            p_hat = self.discriminator(wav_hat.detach())
+            p = self.discriminator(wav_real)
+            real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
+            loss = real_loss + fake_loss
+            stats = dict(
+                discriminator_loss=loss.item(),
+                discriminator_real_loss=real_loss.item(),
+                discriminator_fake_loss=fake_loss.item(),
+            )
+            optim_idx = 1
+        if reuse_cache or not self.training:
+            self._cache = None
+        loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
+        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
+
+    def _generator_outputs(self, speech, speech_lengths, sids, spembs):
+        if self.cache_generator_outputs and self._cache is not None:
+            return self._cache, True
+        outs = self.generator(speech, speech_lengths, sids=sids, spembs=spembs)
+        if self.training and self.cache_generator_outputs:
+            self._cache = outs
+        return outs, False
+
+    def inference(
+        self,
+        text: Optional[torch.Tensor] = None,
+        feats: Optional[torch.Tensor] = None,
+        speech: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        sample_posterior: bool = False,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Copy synthesis: waveform -> z -> waveform.
+
+        ``Text2Speech(..., use_teacher_forcing=True)(text, speech=wav)`` reaches
+        this with the waveform as ``feats`` (the task has no feature extractor).
+
+        Args:
+            text: Ignored (this model does not read text).
+            feats: Waveform (T_wav,) or (T_wav, 1), as ESPnet passes it.
+            speech: Waveform (T_wav,), used when given.
+            sids: Speaker id (1,).
+            spembs: Speaker embedding (spk_embed_dim,).
+            sample_posterior: Decode a sample of q(z|x) instead of its mean.
+
+        Returns:
+            Dict[str, Tensor]: ``wav`` (T_wav,), ``feat_gen`` = z (T_frames, latent_dim).
+        """
+        wav = speech if speech is not None else feats
+        if wav is None:
+            raise ValueError(
+                "wavegan_vae re-synthesises a given waveform (pass speech=..., or use "
+                "Text2Speech with use_teacher_forcing=True); it cannot speak text on its own. "
+                "For text-to-speech use the glow_wavegan model trained on top of it."
+            )
+        if wav.dim() == 2 and wav.size(1) != 1:
+            raise ValueError(
+                f"wavegan_vae needs the raw waveform but got features of shape {tuple(wav.shape)}; "
+                "train and decode it with 'odim: 1' so that ESPnet passes the waveform"
+            )
+        wav = wav.reshape(1, -1).float()
+        lengths = torch.tensor([wav.size(1)], device=wav.device)
+        z, _, _, _ = self.generator.encode(wav, lengths, sample=sample_posterior)
+        g = self.generator.speaker_condition(
+            sids.view(1) if sids is not None else None,
+            spembs.view(1, -1) if spembs is not None else None,
+        )
+        wav_hat = self.generator.decode(z, g=g).view(-1)[: wav.size(1)]
+        return dict(wav=wav_hat, feat_gen=z[0].transpose(0, 1))
