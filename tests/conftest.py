@@ -38,3 +38,35 @@ def python_run(tmp_path):
         return run_python(args, **kw)
 
     return _run
+
+
+def make_ljspeech_data_dirs(root: Path, splits):
+    """Kaldi-style data dirs from the mini LJSpeech corpus, for stock ESPnet commands.
+
+    ``splits`` maps a dir name to a list of metadata rows (0-based indices).
+    Text is the normalised column, tokenised by characters (works offline).
+    Returns the token list path.
+    """
+    corpus = CORPORA / "mini_ljspeech" / "LJSpeech-1.1"
+    rows = [line.split("|") for line in (corpus / "metadata.csv").read_text(encoding="utf-8").splitlines()]
+    chars = set()
+    for name, indices in splits.items():
+        d = root / "data" / name
+        d.mkdir(parents=True)
+        picked = sorted(rows[i] for i in indices)
+        (d / "wav.scp").write_text("".join(f"{u} {corpus / 'wavs' / (u + '.wav')}\n" for u, _, _ in picked))
+        (d / "text").write_text("".join(f"{u} {n}\n" for u, _, n in picked), encoding="utf-8")
+        (d / "utt2spk").write_text("".join(f"{u} LJ\n" for u, _, _ in picked))
+        chars.update("".join(n for _, _, n in picked))
+    tokens = root / "tokens.txt"
+    tokens.write_text("\n".join(["<blank>", "<unk>", *sorted(c if c != " " else "<space>" for c in chars), "<sos/eos>"]) + "\n")
+    return tokens
+
+
+def data_args(root: Path, names=("train", "valid")):
+    """--{train,valid}_data_path_and_name_and_type arguments for text + speech."""
+    args = []
+    for split, name in zip(("train", "valid"), names):
+        args += [f"--{split}_data_path_and_name_and_type", f"{root}/data/{name}/text,text,text"]
+        args += [f"--{split}_data_path_and_name_and_type", f"{root}/data/{name}/wav.scp,speech,sound"]
+    return args
