@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "espnet2_glow_wavegan.tts"
 # This package's models: name -> "module:Class" (imported when ESPnet's tasks load).
 BUILTIN_MODELS: Dict[str, str] = {
     "wavegan_vae": "espnet2_glow_wavegan.wavegan.wavegan_vae:WaveGANVAE",
+    "glow_wavegan": "espnet2_glow_wavegan.glow.glow_wavegan:GlowWaveGAN",
 }
 
 _registered: Dict[str, Union[str, type]] = {}

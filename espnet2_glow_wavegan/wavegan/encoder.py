@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from espnet2.gan_tts.hifigan.residual_block import ResidualBlock
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.utils import frame_mask
+
 
 def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
     """Frames of a centred STFT, which is what ESPnet's feature extractors produce.
@@ -118,10 +120,9 @@ class WaveformEncoder(torch.nn.Module):
         for stage in self.stages:
             x = stage(x)
         stats = self.output_conv(x)
-        frame_mask = (torch.arange(frames, device=speech.device)[None] < frame_lengths[:, None])
-        frame_mask = frame_mask.unsqueeze(1).to(stats.dtype)
-        mean, log_std = (stats * frame_mask).split(self.latent_dim, dim=1)
-        return mean, log_std, frame_mask
+        mask = frame_mask(frame_lengths, frames, stats.dtype)
+        mean, log_std = (stats * mask).split(self.latent_dim, dim=1)
+        return mean, log_std, mask
 
     def remove_weight_norm(self):
         """Fold weight normalisation into the weights (for inference)."""

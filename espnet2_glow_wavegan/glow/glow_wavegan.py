@@ -1,0 +1,364 @@
+"""Glow-WaveGAN text-to-speech as an ESPnet GAN-TTS model (``tts: glow_wavegan``)."""
+
+from typing import Any, Dict, Optional
+
+import torch
+from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
+from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
+from espnet2.gan_tts.hifigan.loss import (
+    DiscriminatorAdversarialLoss,
+    FeatureMatchLoss,
+    GeneratorAdversarialLoss,
+    MelSpectrogramLoss,
+)
+from espnet2.gan_tts.utils import get_random_segments, get_segments
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet2_glow_wavegan.glow.prior import FlowPrior
+from espnet2_glow_wavegan.utils import frame_mask
+from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
+from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
+
+TRAINING_PHASES = ("prior", "joint")
+
+
+class GlowWaveGANGenerator(torch.nn.Module):
+    """What the generator optimiser sees: the WaveGAN and the flow prior.
+
+    ``wavegan`` has exactly the layout of ``wavegan_vae``'s ``generator``, so a
+    trained WaveGAN loads with
+    ``--init_param <wavegan.pth>:tts.generator:tts.generator.wavegan``.
+    """
+
+    def __init__(self, vocabs: int, wavegan_params: Dict[str, Any], prior_params: Dict[str, Any]):
+        super().__init__()
+        self.wavegan = WaveGANGenerator(**wavegan_params)
+        self.prior = FlowPrior(vocabs=vocabs, latent_dim=self.wavegan.latent_dim, **prior_params)
+        self.upsample_factor = self.wavegan.upsample_factor
+
+
+class GlowWaveGAN(AbsGANTTS):
+    """Glow-TTS flow prior over the latent of a WaveGAN, decoded by the WaveGAN's decoder.
+
+    Training phases (``training_phase``):
+
+    * ``prior`` (the paper): the WaveGAN is frozen; its encoder turns the
+      waveform into the target latent and the prior is trained by maximum
+      likelihood plus the duration loss. The discriminator turn does nothing.
+    * ``joint`` (beyond the paper): as ``prior``, and the decoder is fine-tuned
+      with the GAN losses on latents sampled from the text-conditioned prior
+      (aligned to the real audio by MAS) against the real waveform segment,
+      closing the gap between encoder latents and prior latents. The encoder
+      stays frozen.
+
+    Synthesis: text -> durations (``length_scale``) -> prior sample
+    (``noise_scale``) -> inverse flow -> z -> decoder -> waveform.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        idim: int,
+        odim: int,
+        sampling_rate: int = 22050,
+        wavegan_params: Dict[str, Any] = {},
+        prior_params: Dict[str, Any] = {},
+        discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
+        training_phase: str = "prior",
+        target_latent: str = "sample",
+        generator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "loss_type": "mse",
+        },
+        discriminator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "loss_type": "mse",
+        },
+        feat_match_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+            "average_by_layers": False,
+            "include_final_outputs": True,
+        },
+        mel_loss_params: Dict[str, Any] = {
+            "fs": 22050,
+            "n_fft": 1024,
+            "hop_length": 256,
+            "win_length": None,
+            "window": "hann",
+            "n_mels": 80,
+            "fmin": 0,
+            "fmax": None,
+            "log_base": None,
+        },
+        lambda_mle: float = 1.0,
+        lambda_dur: float = 1.0,
+        lambda_adv: float = 1.0,
+        lambda_mel: float = 45.0,
+        lambda_feat_match: float = 2.0,
+        joint_noise_scale: float = 0.667,
+        noise_scale: float = 0.667,
+        length_scale: float = 1.0,
+        cache_generator_outputs: bool = True,
+    ):
+        """Initialize GlowWaveGAN.
+
+        Args:
+            idim: Vocabulary size.
+            odim: Feature dimension from the task (1: raw waveform, no feature extractor).
+            sampling_rate: Output sampling rate (``fs``).
+            wavegan_params: :class:`WaveGANGenerator` arguments; copy ``generator_params``
+                of the ``wavegan_vae`` config whose checkpoint initialises this model.
+            prior_params: :class:`FlowPrior` arguments (``latent_dim`` comes from the WaveGAN).
+            discriminator_params: ESPnet ``HiFiGANMultiScaleMultiPeriodDiscriminator``
+                arguments (as the ``wavegan_vae`` config; trained only in ``joint``).
+            training_phase: ``prior`` or ``joint`` (see the class docstring).
+            target_latent: ``sample`` (z ~ q(z|x), the paper's p(z)) or ``mean`` (E[z|x]).
+            generator_adv_loss_params, discriminator_adv_loss_params,
+            feat_match_loss_params, mel_loss_params: ESPnet GAN losses (``joint`` only).
+            lambda_mle: Weight of the flow negative log-likelihood.
+            lambda_dur: Weight of the duration predictor loss.
+            lambda_adv, lambda_mel, lambda_feat_match: GAN loss weights (``joint`` only).
+            joint_noise_scale: Prior temperature of the latents the decoder is
+                fine-tuned on in ``joint`` (the synthesis default).
+            noise_scale: Default prior temperature at synthesis.
+            length_scale: Default duration multiplier at synthesis (> 1: slower).
+            cache_generator_outputs: Reuse the first turn's decoder output in the second.
+        """
+        super().__init__()
+        if training_phase not in TRAINING_PHASES:
+            raise ValueError(f"training_phase must be one of {TRAINING_PHASES}, got '{training_phase}'")
+        if target_latent not in ("sample", "mean"):
+            raise ValueError(f"target_latent must be 'sample' or 'mean', got '{target_latent}'")
+        self.generator = GlowWaveGANGenerator(idim, wavegan_params, prior_params)
+        wavegan, prior = self.generator.wavegan, self.generator.prior
+        for key in ("spks", "spk_embed_dim"):
+            if getattr(wavegan, key) and getattr(wavegan, key) != getattr(prior, key):
+                raise ValueError(
+                    f"the WaveGAN decoder is conditioned on {key}={getattr(wavegan, key)}: "
+                    f"set the same {key} in prior_params (got {getattr(prior, key)})"
+                )
+        self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
+        self.training_phase = training_phase
+        self.target_latent = target_latent
+        self.lambda_mle = lambda_mle
+        self.lambda_dur = lambda_dur
+        self.lambda_adv = lambda_adv
+        self.lambda_mel = lambda_mel
+        self.lambda_feat_match = lambda_feat_match
+        self.joint_noise_scale = joint_noise_scale
+        self.noise_scale = noise_scale
+        self.length_scale = length_scale
+        self.cache_generator_outputs = cache_generator_outputs
+        self._cache = None
+        if training_phase == "joint":
+            self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)
+            self.discriminator_adv_loss = DiscriminatorAdversarialLoss(**discriminator_adv_loss_params)
+            self.feat_match_loss = FeatureMatchLoss(**feat_match_loss_params)
+            self.mel_loss = MelSpectrogramLoss(**mel_loss_params)
+        # Frozen parts: the encoder always (it defines the latent the prior models);
+        # decoder and discriminator unless they are fine-tuned jointly.
+        frozen = [self.generator.wavegan.encoder]
+        if training_phase == "prior":
+            frozen += [self.generator.wavegan, self.discriminator]
+        for module in frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+        self.fs = sampling_rate
+        self.spks = self.generator.prior.spks
+        self.spk_embed_dim = self.generator.prior.spk_embed_dim
+        self.langs = None
+
+    @property
+    def require_raw_speech(self):
+        """The frozen encoder reads the waveform."""
+        return True
+
+    @property
+    def require_vocoder(self):
+        """The WaveGAN decoder outputs the waveform."""
+        return False
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        feats_lengths: Optional[torch.Tensor] = None,
+        speech: Optional[torch.Tensor] = None,
+        speech_lengths: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+        forward_generator: bool = True,
+        **kwargs,
+    ) -> Dict[str, Any]:
+        """One GAN turn.
+
+        Args:
+            text: Token ids (B, T_text).
+            text_lengths: (B,).
+            feats, feats_lengths: Unused (the task runs without a feature extractor).
+            speech: Waveform (B, T_wav).
+            speech_lengths: (B,).
+            sids: Speaker ids (B,) or (B, 1).
+            spembs: Speaker embeddings (B, spk_embed_dim).
+            lids: Unsupported (must be None).
+            forward_generator: Generator turn (True) or discriminator turn (False).
+
+        Returns:
+            Dict[str, Any]: ``loss``, ``stats``, ``weight``, ``optim_idx`` (0: G, 1: D).
+        """
+        if speech is None:
+            raise ValueError("glow_wavegan needs the raw waveform: the batch has no 'speech'")
+        batch_size = text.size(0)
+        if self.training_phase == "prior" and not forward_generator:
+            loss, stats = self._idle_turn(), dict(discriminator_loss=0.0)
+            optim_idx = 1
+        else:
+            outs, reuse_cache = self._generator_outputs(text, text_lengths, speech, speech_lengths, sids, spembs)
+            if forward_generator:
+                loss, stats = self._generator_losses(outs)
+                optim_idx = 0
+            else:
+                loss, stats = self._discriminator_losses(outs)
+                optim_idx = 1
+            if reuse_cache or not self.training:
+                self._cache = None
+        loss, stats, weight = force_gatherable((loss, stats, batch_size), speech.device)
+        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
+
+    def _idle_turn(self) -> torch.Tensor:
+        # Nothing to learn, but ESPnet's GANTrainer backpropagates every turn and DDP
+        # expects a gradient for every trainable parameter: a zero that touches them all.
+        trainable = [p.reshape(-1)[0] for p in self.parameters() if p.requires_grad]
+        return torch.stack(trainable).sum() * 0.0
+
+    def _generator_outputs(self, text, text_lengths, speech, speech_lengths, sids, spembs):
+        if self.cache_generator_outputs and self._cache is not None:
+            return self._cache, True
+        wavegan, prior = self.generator.wavegan, self.generator.prior
+        with torch.no_grad():
+            z, _, _, z_mask = wavegan.encode(speech, speech_lengths, sample=self.target_latent == "sample")
+        g = prior.speaker_condition(sids, spembs)
+        prior_out = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)
+        outs = {"prior": prior_out}
+        if self.training_phase == "joint":
+            outs.update(self._decode_prior_latent(prior_out, speech, sids, spembs, g))
+        if self.training and self.cache_generator_outputs:
+            self._cache = outs
+        return outs, False
+
+    def _decode_prior_latent(self, prior_out, speech, sids, spembs, g):
+        """Decode a random segment of a prior-sampled latent aligned to the real audio."""
+        wavegan, prior = self.generator.wavegan, self.generator.prior
+        with torch.no_grad():
+            mean_y, log_std_y = prior_out["mean_y"], prior_out["log_std_y"]
+            lengths = prior_out["z_lengths"]
+            mask = frame_mask(lengths, mean_y.size(2), mean_y.dtype)
+            z_p = (mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * self.joint_noise_scale) * mask
+            z_hat, _ = prior.flow(z_p, mask, g=g, reverse=True)
+        z_segments, start_idxs = get_random_segments(z_hat, lengths, wavegan.segment_size)
+        wav_hat = wavegan.decode(z_segments, g=wavegan.speaker_condition(sids, spembs))
+        hop = wavegan.upsample_factor
+        speech = torch.nn.functional.pad(speech, (0, max(0, mean_y.size(2) * hop - speech.size(1))))
+        wav_real = get_segments(speech.unsqueeze(1), start_idxs * hop, wavegan.segment_size * hop)
+        return {"wav_hat": wav_hat, "wav_real": wav_real}
+
+    def _generator_losses(self, outs):
+        prior_out = outs["prior"]
+        mle_loss = self.lambda_mle * prior_out["mle_loss"]
+        dur_loss = self.lambda_dur * prior_out["duration_loss"]
+        loss = mle_loss + dur_loss
+        stats = dict(generator_mle_loss=mle_loss.item(), generator_dur_loss=dur_loss.item())
+        if self.training_phase == "joint":
+            p_hat = self.discriminator(outs["wav_hat"])
+            with torch.no_grad():
+                p = self.discriminator(outs["wav_real"])
+            mel_loss = self.lambda_mel * self.mel_loss(outs["wav_hat"], outs["wav_real"])
+            adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
+            feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
+            loss = loss + mel_loss + adv_loss + feat_match_loss
+            stats.update(
+                generator_mel_loss=mel_loss.item(),
+                generator_adv_loss=adv_loss.item(),
+                generator_feat_match_loss=feat_match_loss.item(),
+            )
+        stats["generator_loss"] = loss.item()
+        return loss, stats
+
+    def _discriminator_losses(self, outs):
+        p_hat = self.discriminator(outs["wav_hat"].detach())
+        p = self.discriminator(outs["wav_real"])
+        real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
+        loss = real_loss + fake_loss
+        return loss, dict(
+            discriminator_loss=loss.item(),
+            discriminator_real_loss=real_loss.item(),
+            discriminator_fake_loss=fake_loss.item(),
+        )
+
+    def inference(
+        self,
+        text: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        durations: Optional[torch.Tensor] = None,
+        noise_scale: Optional[float] = None,
+        length_scale: Optional[float] = None,
+        use_teacher_forcing: bool = False,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Synthesise one utterance.
+
+        ESPnet's ``Text2Speech`` passes ``noise_scale``/``length_scale`` from its
+        ``decode_conf`` (e.g. ``t2s(text, decode_conf={"noise_scale": 0.5})``);
+        unset knobs take the model's configured defaults.
+
+        Args:
+            text: Token ids (T_text,).
+            feats: Reference waveform (T_wav,) or (T_wav, 1); with
+                ``use_teacher_forcing`` its MAS durations replace the predicted ones.
+            sids: Speaker id (1,).
+            spembs: Speaker embedding (spk_embed_dim,).
+            durations: Frames per token (T_text,), overriding the predictor.
+            noise_scale: Prior temperature (0: deterministic).
+            length_scale: Duration multiplier (> 1: slower).
+            use_teacher_forcing: Take durations from ``feats`` (needs ``feats``).
+
+        Returns:
+            Dict[str, Tensor]: ``wav`` (T_feats * hop,), ``duration`` (T_text,),
+            ``att_w`` hard alignment (T_feats, T_text), ``feat_gen`` z (T_feats, latent_dim).
+        """
+        noise_scale = self.noise_scale if noise_scale is None else noise_scale
+        length_scale = self.length_scale if length_scale is None else length_scale
+        wavegan, prior = self.generator.wavegan, self.generator.prior
+        text = text.view(1, -1)
+        text_lengths = torch.tensor([text.size(1)], device=text.device)
+        g = prior.speaker_condition(
+            sids.view(1) if sids is not None else None,
+            spembs.view(1, -1) if spembs is not None else None,
+        )
+        mean, log_std, log_dur, text_mask = prior.encode_text(text, text_lengths, g)
+        if use_teacher_forcing and durations is None:
+            if feats is None:
+                raise ValueError("use_teacher_forcing needs the reference waveform (speech)")
+            wav = feats.reshape(1, -1).float()
+            z, _, _, z_mask = wavegan.encode(wav, torch.tensor([wav.size(1)], device=wav.device), sample=False)
+            durations = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)["durations"][0]
+        if durations is not None:
+            durations = durations.view(1, -1).long().to(text.device)
+        else:
+            durations = prior.predict_durations(log_dur, text_mask, length_scale)
+        z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale)
+        wav = wavegan.decode(z, g=wavegan.speaker_condition(
+            sids.view(1) if sids is not None else None,
+            spembs.view(1, -1) if spembs is not None else None,
+        ))
+        return dict(
+            wav=wav.view(-1),
+            duration=durations[0],
+            att_w=path[0],
+            feat_gen=z[0].transpose(0, 1),
+        )

@@ -1,0 +1,304 @@
+"""Glow-TTS prior p(z | text): text encoder, duration predictor, MAS, and the flow."""
+
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+from espnet.nets.pytorch_backend.fastspeech.duration_predictor import (
+    DurationPredictor,
+    DurationPredictorLoss,
+)
+from espnet2.gan_tts.vits.monotonic_align import maximum_path
+from espnet2.gan_tts.vits.text_encoder import TextEncoder
+from typeguard import typechecked
+
+from espnet2_glow_wavegan.glow.flow import GlowFlow
+from espnet2_glow_wavegan.utils import frame_mask
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_likelihood_matrix(
+    z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
+) -> torch.Tensor:
+    """log N(z_t; mean_j, std_j) summed over channels, for every frame t and token j.
+
+    Args:
+        z: (B, C, T_feats).
+        mean: (B, C, T_text).
+        log_std: (B, C, T_text).
+
+    Returns:
+        Tensor: (B, T_feats, T_text).
+    """
+    inv_var = torch.exp(-2.0 * log_std)  # (B, C, T_text)
+    const = torch.sum(-0.5 * LOG_2PI - log_std - 0.5 * mean**2 * inv_var, dim=1)  # (B, T_text)
+    quad = torch.matmul((-0.5 * z**2).transpose(1, 2), inv_var)  # (B, T_feats, T_text)
+    cross = torch.matmul(z.transpose(1, 2), mean * inv_var)
+    return quad + cross + const.unsqueeze(1)
+
+
+def durations_to_path(durations: torch.Tensor, text_mask: torch.Tensor, frames: int) -> torch.Tensor:
+    """Hard monotonic alignment (B, frames, T_text) from integer durations (B, T_text)."""
+    ends = torch.cumsum(durations * text_mask.squeeze(1).long(), dim=1)  # (B, T_text)
+    starts = ends - durations
+    t = torch.arange(frames, device=durations.device).view(1, -1, 1)
+    return ((t >= starts.unsqueeze(1)) & (t < ends.unsqueeze(1))).float()
+
+
+class FlowPrior(torch.nn.Module):
+    """Glow-TTS acoustic model over the WaveGAN latent z (B, latent_dim, T_feats).
+
+    Training (``forward``) is exact maximum likelihood: the flow maps z to the
+    prior space, MAS finds the most likely monotonic alignment to the per-token
+    Gaussians, and the duration predictor learns the MAS durations. Synthesis
+    (``inference``) samples the aligned Gaussians and inverts the flow.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        vocabs: int,
+        latent_dim: int = 128,
+        hidden_channels: int = 192,
+        text_encoder_attention_heads: int = 2,
+        text_encoder_ffn_expand: int = 4,
+        text_encoder_blocks: int = 6,
+        text_encoder_positionwise_layer_type: str = "conv1d",
+        text_encoder_positionwise_conv_kernel_size: int = 3,
+        text_encoder_positional_encoding_layer_type: str = "rel_pos",
+        text_encoder_self_attention_layer_type: str = "rel_selfattn",
+        text_encoder_activation_type: str = "swish",
+        text_encoder_normalize_before: bool = True,
+        text_encoder_dropout_rate: float = 0.1,
+        text_encoder_positional_dropout_rate: float = 0.0,
+        text_encoder_attention_dropout_rate: float = 0.0,
+        use_conformer_conv_in_text_encoder: bool = False,
+        text_encoder_conformer_kernel_size: int = 7,
+        mean_only: bool = True,
+        duration_predictor_layers: int = 2,
+        duration_predictor_channels: int = 256,
+        duration_predictor_kernel_size: int = 3,
+        duration_predictor_dropout_rate: float = 0.1,
+        flow_blocks: int = 12,
+        flow_squeeze_factor: int = 2,
+        flow_group_size: int = 4,
+        flow_hidden_channels: int = 192,
+        flow_kernel_size: int = 5,
+        flow_dilation_rate: int = 1,
+        flow_layers: int = 4,
+        flow_dropout_rate: float = 0.05,
+        use_weight_norm_in_flow: bool = True,
+        spks: Optional[int] = None,
+        spk_embed_dim: Optional[int] = None,
+        global_channels: int = -1,
+    ):
+        """Initialize FlowPrior.
+
+        Args:
+            vocabs: Token vocabulary size.
+            latent_dim: Channels of z (the WaveGAN's ``latent_dim``).
+            hidden_channels: Text encoder width.
+            text_encoder_*: ESPnet ``TextEncoder`` settings (transformer with relative
+                position attention by default; conformer convolution optional).
+            mean_only: Predict only the prior mean (log-std 0), as Glow-TTS' base model.
+            duration_predictor_*: ESPnet FastSpeech ``DurationPredictor`` settings.
+            flow_*: :class:`GlowFlow` settings.
+            use_weight_norm_in_flow: Weight norm in the coupling WaveNets.
+            spks: Speaker id table size (``sids``), or None.
+            spk_embed_dim: External speaker embedding size (``spembs``), or None.
+            global_channels: Speaker condition channels (> 0 when a speaker input is set).
+        """
+        super().__init__()
+        if (spks or spk_embed_dim) and global_channels <= 0:
+            raise ValueError("global_channels must be > 0 when spks or spk_embed_dim is set")
+        self.latent_dim = latent_dim
+        self.mean_only = mean_only
+        self.squeeze_factor = flow_squeeze_factor
+        self.spks = spks
+        self.spk_embed_dim = spk_embed_dim
+        self.text_encoder = TextEncoder(
+            vocabs=vocabs,
+            attention_dim=hidden_channels,
+            attention_heads=text_encoder_attention_heads,
+            linear_units=hidden_channels * text_encoder_ffn_expand,
+            blocks=text_encoder_blocks,
+            positionwise_layer_type=text_encoder_positionwise_layer_type,
+            positionwise_conv_kernel_size=text_encoder_positionwise_conv_kernel_size,
+            positional_encoding_layer_type=text_encoder_positional_encoding_layer_type,
+            self_attention_layer_type=text_encoder_self_attention_layer_type,
+            activation_type=text_encoder_activation_type,
+            normalize_before=text_encoder_normalize_before,
+            use_macaron_style=False,
+            use_conformer_conv=use_conformer_conv_in_text_encoder,
+            conformer_kernel_size=text_encoder_conformer_kernel_size,
+            dropout_rate=text_encoder_dropout_rate,
+            positional_dropout_rate=text_encoder_positional_dropout_rate,
+            attention_dropout_rate=text_encoder_attention_dropout_rate,
+        )
+        # TextEncoder's own projection assumes latent size == hidden size; ours
+        # comes after the speaker condition is added, so the encoder returns hidden states.
+        self.text_encoder.proj = torch.nn.Identity()
+        self.stats_proj = torch.nn.Conv1d(hidden_channels, latent_dim * (1 if mean_only else 2), 1)
+        self.duration_predictor = DurationPredictor(
+            idim=hidden_channels,
+            n_layers=duration_predictor_layers,
+            n_chans=duration_predictor_channels,
+            kernel_size=duration_predictor_kernel_size,
+            dropout_rate=duration_predictor_dropout_rate,
+        )
+        self.duration_loss = DurationPredictorLoss()
+        self.flow = GlowFlow(
+            channels=latent_dim,
+            blocks=flow_blocks,
+            squeeze_factor=flow_squeeze_factor,
+            group_size=flow_group_size,
+            hidden_channels=flow_hidden_channels,
+            kernel_size=flow_kernel_size,
+            dilation_rate=flow_dilation_rate,
+            layers=flow_layers,
+            dropout_rate=flow_dropout_rate,
+            global_channels=global_channels if (spks or spk_embed_dim) else -1,
+            use_weight_norm=use_weight_norm_in_flow,
+        )
+        if spks:
+            self.global_emb = torch.nn.Embedding(spks, global_channels)
+        if spk_embed_dim:
+            self.spemb_proj = torch.nn.Linear(spk_embed_dim, global_channels)
+        if spks or spk_embed_dim:
+            self.speaker_to_text = torch.nn.Linear(global_channels, hidden_channels)
+
+    def speaker_condition(
+        self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
+    ) -> Optional[torch.Tensor]:
+        """Global condition (B, global_channels, 1) from sids (B,) and/or spembs (B, D)."""
+        g = None
+        if self.spks:
+            if sids is None:
+                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
+            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
+        if self.spk_embed_dim:
+            if spembs is None:
+                raise ValueError(
+                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
+                )
+            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
+            g = g_ if g is None else g + g_
+        return g
+
+    def encode_text(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, g: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Text -> per-token prior statistics and log durations.
+
+        Returns:
+            Tensor: Prior mean (B, latent_dim, T_text).
+            Tensor: Prior log-std (B, latent_dim, T_text).
+            Tensor: Predicted log(duration + 1) (B, T_text), 0 on padding.
+            Tensor: Text mask (B, 1, T_text).
+        """
+        h, _, _, text_mask = self.text_encoder(text, text_lengths)
+        if g is not None:
+            h = h + self.speaker_to_text(g.transpose(1, 2)).transpose(1, 2)
+        stats = self.stats_proj(h) * text_mask
+        if self.mean_only:
+            mean, log_std = stats, torch.zeros_like(stats)
+        else:
+            mean, log_std = stats.chunk(2, dim=1)
+        # The duration predictor learns from the encoder but does not train it (Glow-TTS).
+        log_dur = self.duration_predictor(h.detach().transpose(1, 2), text_mask.squeeze(1) == 0)
+        return mean, log_std, log_dur, text_mask
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        z: torch.Tensor,
+        z_lengths: torch.Tensor,
+        g: Optional[torch.Tensor] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """Negative log-likelihood of z given the text, and the duration loss.
+
+        Args:
+            text: Token ids (B, T_text).
+            text_lengths: (B,).
+            z: Target latent (B, latent_dim, T_feats).
+            z_lengths: Valid frames (B,).
+            g: Speaker condition (B, global_channels, 1) or None.
+
+        Returns:
+            Dict[str, Tensor]: ``mle_loss`` (per latent dimension, nats), ``duration_loss``,
+            ``durations`` (B, T_text), ``path`` (B, T_feats', T_text), ``z_lengths`` (B,);
+            T_feats' and z_lengths are cut to a multiple of the flow's squeeze factor.
+        """
+        f = self.squeeze_factor
+        frames = (z.size(2) // f) * f
+        z_lengths = torch.div(z_lengths, f, rounding_mode="floor") * f
+        z = z[:, :, :frames]
+        z_mask = frame_mask(z_lengths, frames, z.dtype)
+        mean, log_std, log_dur, text_mask = self.encode_text(text, text_lengths, g)
+        z_p, logdet = self.flow(z * z_mask, z_mask, g=g)
+        with torch.no_grad():
+            attn_mask = z_mask.transpose(1, 2) * text_mask  # (B, T_feats, T_text)
+            log_lik = gaussian_log_likelihood_matrix(z_p, mean, log_std)
+            path = maximum_path(log_lik, attn_mask)
+        mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)  # (B, C, T_feats)
+        log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
+        nll = torch.sum(log_std_y * z_mask) + 0.5 * torch.sum(
+            torch.exp(-2.0 * log_std_y) * (z_p - mean_y) ** 2 * z_mask
+        )
+        nll = nll - torch.sum(logdet)
+        mle_loss = nll / (torch.sum(z_mask) * self.latent_dim) + 0.5 * LOG_2PI
+        durations = path.sum(dim=1).long()  # (B, T_text)
+        valid = text_mask.squeeze(1) > 0
+        duration_loss = self.duration_loss(log_dur[valid], durations[valid])
+        return dict(
+            mle_loss=mle_loss,
+            duration_loss=duration_loss,
+            durations=durations,
+            path=path,
+            z_lengths=z_lengths,
+            mean_y=mean_y,
+            log_std_y=log_std_y,
+        )
+
+    def predict_durations(self, log_dur: torch.Tensor, text_mask: torch.Tensor, length_scale: float) -> torch.Tensor:
+        """Integer durations (B, T_text): ceil((exp(log_dur) - 1) * length_scale), at least 1 frame.
+
+        MAS gives every token at least one frame, so the predictor is trained on
+        durations >= 1; the floor keeps that at synthesis.
+        """
+        durations = torch.ceil((torch.exp(log_dur) - self.duration_predictor.offset) * length_scale)
+        return (durations.clamp(min=1) * text_mask.squeeze(1)).long()
+
+    def sample_latent(
+        self,
+        mean: torch.Tensor,
+        log_std: torch.Tensor,
+        durations: torch.Tensor,
+        text_mask: torch.Tensor,
+        g: Optional[torch.Tensor] = None,
+        noise_scale: float = 0.667,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Expand the token Gaussians by ``durations``, sample, and invert the flow.
+
+        Returns:
+            Tensor: z (B, latent_dim, T_feats), T_feats = max total duration, zero past each length.
+            Tensor: Frame lengths (B,) = durations.sum(1).
+            Tensor: Hard alignment (B, T_feats, T_text).
+        """
+        lengths = durations.sum(dim=1)
+        frames = int(lengths.max())
+        path = durations_to_path(durations, text_mask, frames)
+        mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)
+        log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
+        z_p = mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * noise_scale
+        # The flow folds frame pairs: run it on lengths rounded up to the fold, then cut.
+        f = self.squeeze_factor
+        padded = -(-frames // f) * f
+        z_p = torch.nn.functional.pad(z_p, (0, padded - frames))
+        flow_lengths = -torch.div(-lengths, f, rounding_mode="floor") * f
+        flow_mask = frame_mask(flow_lengths, padded, z_p.dtype)
+        z, _ = self.flow(z_p * flow_mask, flow_mask, g=g, reverse=True)
+        z_mask = frame_mask(lengths, frames, z.dtype)
+        return z[:, :, :frames] * z_mask, lengths, path
