@@ -100,11 +100,13 @@ class GroupedInvertibleConv1x1(torch.nn.Module):
 
     def forward(self, x, mask, g=None, reverse=False):
         lengths = mask.sum(dim=(1, 2))
-        weight = self.weight
-        logdet = torch.linalg.slogdet(weight.float())[1].to(x.dtype)
+        # Determinant and inverse in at least float32 (half precision is too coarse).
+        weight = self.weight.to(torch.promote_types(self.weight.dtype, torch.float32))
+        logdet = torch.linalg.slogdet(weight)[1]
         if reverse:
-            weight = torch.linalg.inv(weight.float()).to(x.dtype)
+            weight = torch.linalg.inv(weight)
             logdet = -logdet
+        weight, logdet = weight.to(x.dtype), logdet.to(x.dtype)
         y = torch.einsum("ij,bnjt->bnit", weight, self._grouped(x))
         return self._ungrouped(y) * mask, logdet * (self.channels // self.group_size) * lengths
 

@@ -245,7 +245,8 @@ class GlowWaveGAN(AbsGANTTS):
         outs = {"prior": prior_out}
         if self.training_phase == "joint":
             outs.update(self._decode_prior_latent(prior_out, speech, sids, spembs, g))
-        if self.training and self.cache_generator_outputs:
+        # Only the joint phase has a discriminator turn that reuses these outputs.
+        if self.training and self.cache_generator_outputs and self.training_phase == "joint":
             self._cache = outs
         return outs, False
 

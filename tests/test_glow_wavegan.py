@@ -1,0 +1,162 @@
+"""glow_wavegan: training phases, WaveGAN initialisation, synthesis knobs, speakers."""
+
+import copy
+
+import pytest
+import torch
+import yaml
+from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+from conftest import REPO
+from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
+
+CONF = REPO / "egs2/ljspeech/tts1/conf/tuning"
+
+
+def tts_conf(name):
+    return copy.deepcopy(yaml.safe_load((CONF / name).read_text())["tts_conf"])
+
+
+def tiny_glow(**overrides):
+    torch.manual_seed(0)
+    conf = tts_conf("train_glow_wavegan_tiny.yaml")
+    conf.update(overrides)
+    return GlowWaveGAN(idim=20, odim=1, **conf)
+
+
+def batch():
+    torch.manual_seed(0)
+    return dict(
+        text=torch.randint(1, 20, (2, 12)),
+        text_lengths=torch.tensor([12, 9]),
+        speech=torch.randn(2, 256 * 40) * 0.1,
+        speech_lengths=torch.tensor([256 * 40, 256 * 31 + 7]),
+    )
+
+
+def optimizers(model):
+    """As GANTTSTask.build_optimizers: one over the generator, one over the discriminator."""
+    return (
+        torch.optim.Adam(model.generator.parameters(), lr=1e-3),
+        torch.optim.Adam(model.discriminator.parameters(), lr=1e-3),
+    )
+
+
+def gan_step(model, optims, data):
+    for forward_generator, optim in [(False, optims[1]), (True, optims[0])]:
+        out = model(**data, forward_generator=forward_generator)
+        for o in optims:
+            o.zero_grad()
+        out["loss"].backward()
+        optim.step()
+    return out
+
+
+def state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def unchanged(module, before):
+    return all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
+
+
+def test_prior_phase_trains_only_the_prior():
+    model = tiny_glow()
+    optims = optimizers(model)
+    wavegan, disc, prior = state(model.generator.wavegan), state(model.discriminator), state(model.generator.prior)
+    data = batch()
+    idle = model(**data, forward_generator=False)
+    assert idle["optim_idx"] == 1 and idle["loss"].item() == 0.0
+    for _ in range(3):
+        out = gan_step(model, optims, data)
+    assert out["optim_idx"] == 0 and {"generator_mle_loss", "generator_dur_loss"} <= set(out["stats"])
+    assert unchanged(model.generator.wavegan, wavegan), "the frozen WaveGAN changed"
+    assert unchanged(model.discriminator, disc)
+    assert not unchanged(model.generator.prior, prior)
+
+
+def test_joint_phase_fine_tunes_decoder_not_encoder():
+    model = tiny_glow(training_phase="joint")
+    optims = optimizers(model)
+    enc, dec, disc = state(model.generator.wavegan.encoder), state(model.generator.wavegan.decoder), state(model.discriminator)
+    out = gan_step(model, optims, batch())
+    assert {"generator_mel_loss", "generator_adv_loss", "generator_mle_loss"} <= set(out["stats"])
+    assert unchanged(model.generator.wavegan.encoder, enc)
+    assert not unchanged(model.generator.wavegan.decoder, dec)
+    assert not unchanged(model.discriminator, disc)
+
+
+def test_wavegan_checkpoint_initialises_glow_wavegan_with_init_param(tmp_path):
+    torch.manual_seed(1)
+    wavegan = WaveGANVAE(idim=20, odim=1, **tts_conf("train_wavegan_vae_tiny.yaml"))
+    checkpoint = tmp_path / "wavegan.pth"
+    # What ESPnet saves: the ESPnetGANTTSModel state dict, the TTS under "tts.".
+    torch.save({f"tts.{k}": v for k, v in wavegan.state_dict().items()}, checkpoint)
+    model = torch.nn.Module()
+    model.tts = tiny_glow()
+    load_pretrained_model(f"{checkpoint}:tts.generator:tts.generator.wavegan", model, False)
+    load_pretrained_model(f"{checkpoint}:tts.discriminator:tts.discriminator", model, False)
+    for k, v in wavegan.generator.state_dict().items():
+        assert torch.equal(model.tts.generator.wavegan.state_dict()[k], v), k
+    for k, v in wavegan.discriminator.state_dict().items():
+        assert torch.equal(model.tts.discriminator.state_dict()[k], v), k
+
+
+def test_inference_length_noise_and_speed():
+    model = tiny_glow().eval()
+    with torch.no_grad():  # predictor bias: ~5 frames a token
+        model.generator.prior.duration_predictor.linear.bias.fill_(torch.log(torch.tensor(6.0)))
+    text = torch.randint(1, 20, (15,))
+    with torch.no_grad():
+        a = model.inference(text, noise_scale=0.0)
+        b = model.inference(text, noise_scale=0.0)
+        c = model.inference(text, noise_scale=0.667)
+        slow = model.inference(text, noise_scale=0.0, length_scale=2.0)
+    hop = model.generator.upsample_factor
+    assert a["wav"].numel() == int(a["duration"].sum()) * hop and torch.isfinite(a["wav"]).all()
+    assert a["att_w"].shape == (int(a["duration"].sum()), 15)
+    assert a["feat_gen"].shape == (int(a["duration"].sum()), model.generator.wavegan.latent_dim)
+    assert torch.equal(a["wav"], b["wav"])  # noise_scale 0: deterministic
+    assert not torch.equal(a["wav"], c["wav"])
+    ratio = slow["wav"].numel() / a["wav"].numel()
+    assert 1.8 <= ratio <= 2.2, ratio
+    forced = model.inference(text, durations=torch.full((15,), 3), noise_scale=0.0)
+    assert forced["wav"].numel() == 45 * hop
+
+
+@pytest.mark.parametrize("speakers", [dict(spks=4), dict(spk_embed_dim=8), dict(spks=4, spk_embed_dim=8)])
+def test_speaker_conditioning(speakers):
+    conf = tts_conf("train_glow_wavegan_tiny.yaml")
+    conf["prior_params"].update(speakers, global_channels=16)
+    torch.manual_seed(0)
+    model = GlowWaveGAN(idim=20, odim=1, **conf)
+    assert model.spks == speakers.get("spks") and model.spk_embed_dim == speakers.get("spk_embed_dim")
+    data = batch()
+    sids = {"sids": torch.tensor([1, 3])} if "spks" in speakers else {}
+    spembs = {"spembs": torch.randn(2, 8)} if "spk_embed_dim" in speakers else {}
+    out = model(**data, **sids, **spembs, forward_generator=True)
+    out["loss"].backward()
+    prior = model.generator.prior
+    speaker_params = [p for n, p in prior.named_parameters() if n.startswith(("global_emb", "spemb_proj"))]
+    assert speaker_params and all(p.grad is not None and p.grad.abs().sum() > 0 for p in speaker_params)
+    model.eval()
+    text = torch.randint(1, 20, (10,))
+    one = {k: v[:1] for k, v in sids.items()} | {k: v[0] for k, v in spembs.items()}
+    two = {k: v[1:] for k, v in sids.items()} | {k: v[1] for k, v in spembs.items()}
+    with torch.no_grad():
+        durations = torch.full((10,), 4)
+        wav_one = model.inference(text, durations=durations, noise_scale=0.0, **one)["wav"]
+        wav_two = model.inference(text, durations=durations, noise_scale=0.0, **two)["wav"]
+    assert not torch.allclose(wav_one, wav_two)
+    with pytest.raises(ValueError, match="sids|spembs"):
+        model.inference(text)
+
+
+def test_bad_configuration_is_reported():
+    with pytest.raises(ValueError, match="training_phase"):
+        tiny_glow(training_phase="both")
+    conf = tts_conf("train_glow_wavegan_tiny.yaml")
+    conf["wavegan_params"].update(spks=3, global_channels=8)
+    with pytest.raises(ValueError, match="prior_params"):
+        GlowWaveGAN(idim=20, odim=1, **conf)
