@@ -70,3 +70,39 @@ def data_args(root: Path, names=("train", "valid")):
         args += [f"--{split}_data_path_and_name_and_type", f"{root}/data/{name}/text,text,text"]
         args += [f"--{split}_data_path_and_name_and_type", f"{root}/data/{name}/wav.scp,speech,sound"]
     return args
+
+
+LJ_CONF = REPO / "egs2/ljspeech/tts1/conf/tuning"
+
+
+def collect_stats(root: Path, common_args):
+    """Stock ``gan_tts_train --collect_stats``; returns the shape-file arguments for training."""
+    keys = root / "keys"
+    keys.mkdir(exist_ok=True)
+    for name in ("train", "valid"):
+        lines = (root / "data" / name / "wav.scp").read_text().splitlines()
+        (keys / name).write_text("".join(line.split()[0] + "\n" for line in lines))
+    run_python(["-m", "espnet2.bin.gan_tts_train", *common_args, "--collect_stats", "true",
+                "--train_shape_file", str(keys / "train"), "--valid_shape_file", str(keys / "valid"),
+                "--output_dir", str(root / "stats")], cwd=root)
+    shapes = []
+    for split in ("train", "valid"):
+        for name in ("text_shape", "speech_shape"):
+            shapes += [f"--{split}_shape_file", str(root / "stats" / split / name)]
+    return shapes
+
+
+@pytest.fixture(scope="session")
+def lj_wavegan(tmp_path_factory):
+    """Stats + 1 epoch + resumed 2nd epoch of the tiny WaveGAN, with stock gan_tts_train."""
+    root = tmp_path_factory.mktemp("wavegan_espnet")
+    tokens = make_ljspeech_data_dirs(root, {"train": range(0, 8), "valid": range(8, 10)})
+    common = ["--config", str(LJ_CONF / "train_wavegan_vae_tiny.yaml"), "--use_preprocessor", "true", "--token_type", "char",
+              "--token_list", str(tokens), *data_args(root)]
+    shapes = collect_stats(root, common)
+    exp = root / "exp"
+    first = run_python(["-m", "espnet2.bin.gan_tts_train", *common, *shapes, "--output_dir", str(exp),
+                        "--max_epoch", "1", "--resume", "true"], cwd=root)
+    resumed = run_python(["-m", "espnet2.bin.gan_tts_train", *common, *shapes, "--output_dir", str(exp),
+                          "--max_epoch", "2", "--resume", "true"], cwd=root)
+    return root, exp, first, resumed

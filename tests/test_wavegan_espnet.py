@@ -3,44 +3,9 @@
 import json
 import textwrap
 
-import pytest
 
-from conftest import REPO, data_args, make_ljspeech_data_dirs
-
-TINY_CONFIG = REPO / "egs2/ljspeech/tts1/conf/tuning/train_wavegan_vae_tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Stats + 1 epoch + resumed 2nd epoch of the tiny WaveGAN, with stock gan_tts_train."""
-    from conftest import run_python
-
-    root = tmp_path_factory.mktemp("wavegan_espnet")
-    tokens = make_ljspeech_data_dirs(root, {"train": range(0, 8), "valid": range(8, 10)})
-    common = ["--config", str(TINY_CONFIG), "--use_preprocessor", "true", "--token_type", "char",
-              "--token_list", str(tokens), *data_args(root)]
-    keys = root / "keys"
-    keys.mkdir()
-    for name in ("train", "valid"):
-        lines = (root / "data" / name / "wav.scp").read_text().splitlines()
-        (keys / name).write_text("".join(line.split()[0] + "\n" for line in lines))
-    run_python(["-m", "espnet2.bin.gan_tts_train", *common, "--collect_stats", "true",
-                "--train_shape_file", str(keys / "train"), "--valid_shape_file", str(keys / "valid"),
-                "--output_dir", str(root / "stats")], cwd=root)
-    shapes = []
-    for split in ("train", "valid"):
-        for name in ("text_shape", "speech_shape"):
-            shapes += [f"--{split}_shape_file", str(root / "stats" / split / name)]
-    exp = root / "exp"
-    first = run_python(["-m", "espnet2.bin.gan_tts_train", *common, *shapes, "--output_dir", str(exp),
-                        "--max_epoch", "1", "--resume", "true"], cwd=root)
-    resumed = run_python(["-m", "espnet2.bin.gan_tts_train", *common, *shapes, "--output_dir", str(exp),
-                          "--max_epoch", "2", "--resume", "true"], cwd=root)
-    return root, exp, first, resumed
-
-
-def test_stock_trainer_trains_and_resumes(trained):
-    root, exp, first, resumed = trained
+def test_stock_trainer_trains_and_resumes(lj_wavegan):
+    root, exp, first, resumed = lj_wavegan
     assert (exp / "1epoch.pth").exists() and (exp / "2epoch.pth").exists()
     assert (exp / "checkpoint.pth").exists()
     log = resumed.stderr
@@ -52,8 +17,8 @@ def test_stock_trainer_trains_and_resumes(trained):
     assert "tts: wavegan_vae" in config
 
 
-def test_copy_synthesis_with_text2speech_from_checkpoint(trained, python_run):
-    root, exp, _, _ = trained
+def test_copy_synthesis_with_text2speech_from_checkpoint(lj_wavegan, python_run):
+    root, exp, _, _ = lj_wavegan
     script = textwrap.dedent(
         f"""
         import json, soundfile as sf, torch

@@ -1,16 +1,31 @@
-"""ESPnet's ``tts_inference`` with this package's models registered explicitly.
+"""ESPnet's ``tts_inference`` that also forwards the synthesis knobs to ``glow_wavegan``.
 
-See :mod:`espnet2_glow_wavegan.bin.gan_tts_train` for when this is needed.
+ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
+only to the model classes it knows (VITS). This wrapper runs ESPnet's own
+``main`` unchanged, except that for a ``glow_wavegan`` model those two options
+set its ``noise_scale`` and ``length_scale``. Everything else, options and
+outputs, is ESPnet's. (The stock ``python -m espnet2.bin.tts_inference`` also
+runs our models, with the knobs from the model config.)
 """
 
-import espnet2_glow_wavegan.registry as registry
+import espnet2_glow_wavegan.registry as registry  # importing the package installs the hook
 
 
 def main(cmd=None):
     registry.install_import_hook()
-    from espnet2.bin.tts_inference import main as espnet_main
+    import espnet2.bin.tts_inference as tts_inference
 
-    espnet_main(cmd)
+    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+
+    class Text2Speech(tts_inference.Text2Speech):
+        def __init__(self, *args, noise_scale: float = 0.667, speed_control_alpha: float = 1.0, **kwargs):
+            super().__init__(*args, noise_scale=noise_scale, speed_control_alpha=speed_control_alpha, **kwargs)
+            if isinstance(self.tts, GlowWaveGAN):
+                self.decode_conf.update(noise_scale=noise_scale, length_scale=speed_control_alpha)
+
+    # inference() and Text2Speech.from_pretrained() look the class up in the module.
+    tts_inference.Text2Speech = Text2Speech
+    tts_inference.main(cmd)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""glow_wavegan end to end with ESPnet's stock entry points on the mini LJSpeech corpus.
+
+wavegan_vae (trained by the session fixture) -> glow_wavegan prior initialised from it
+with --init_param -> Text2Speech in a fresh process with no plugin import.
+"""
+
+import json
+import textwrap
+
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import LJ_CONF, data_args, run_python
+
+INIT_PARAM = "{model}:tts.generator:tts.generator.wavegan"
+
+
+@pytest.fixture(scope="module")
+def lj_glow(lj_wavegan):
+    root, wavegan_exp, _, _ = lj_wavegan
+    shapes = []
+    for split in ("train", "valid"):
+        for name in ("text_shape", "speech_shape"):
+            shapes += [f"--{split}_shape_file", str(root / "stats" / split / name)]
+    exp = root / "exp_glow"
+    run_python(
+        ["-m", "espnet2.bin.gan_tts_train", "--config", str(LJ_CONF / "train_glow_wavegan_tiny.yaml"),
+         "--use_preprocessor", "true", "--token_type", "char", "--token_list", str(root / "tokens.txt"),
+         *data_args(root), *shapes, "--output_dir", str(exp),
+         "--init_param", INIT_PARAM.format(model=wavegan_exp / "2epoch.pth")],
+        cwd=root,
+    )
+    return root, wavegan_exp, exp
+
+
+def test_prior_training_keeps_the_wavegan_bit_identical(lj_glow):
+    _, wavegan_exp, exp = lj_glow
+    wavegan = torch.load(wavegan_exp / "2epoch.pth", map_location="cpu")
+    glow = torch.load(exp / "2epoch.pth", map_location="cpu")
+    prefix = "tts.generator.wavegan."
+    copied = {k[len(prefix):]: v for k, v in glow.items() if k.startswith(prefix)}
+    expected = {k[len("tts.generator."):]: v for k, v in wavegan.items() if k.startswith("tts.generator.")}
+    assert copied.keys() == expected.keys() and len(copied) > 10
+    assert all(torch.equal(copied[k], expected[k]) for k in expected)
+    # ... while the prior did train.
+    first = torch.load(exp / "1epoch.pth", map_location="cpu")
+    assert any(not torch.equal(first[k], glow[k]) for k in glow if k.startswith("tts.generator.prior."))
+
+
+def test_text2speech_synthesises_with_stock_espnet(lj_glow, python_run):
+    _, _, exp = lj_glow
+    script = textwrap.dedent(
+        f"""
+        import json, torch
+        from espnet2.bin.tts_inference import Text2Speech
+        t2s = Text2Speech(train_config={str(exp / 'config.yaml')!r}, model_file={str(exp / '2epoch.pth')!r})
+        hop = t2s.tts.generator.upsample_factor
+        text = "the old clock struck eleven"
+        out = t2s(text)
+        a = t2s(text, decode_conf={{"noise_scale": 0.0}})
+        b = t2s(text, decode_conf={{"noise_scale": 0.0}})
+        slow = t2s(text, decode_conf={{"noise_scale": 0.0, "length_scale": 2.0}})
+        print(json.dumps({{
+            "type": type(t2s.tts).__name__, "fs": t2s.fs, "hop": hop,
+            "n_wav": out["wav"].numel(), "dur_sum": int(out["duration"].sum()),
+            "finite": bool(torch.isfinite(out["wav"]).all()),
+            "deterministic": bool(torch.equal(a["wav"], b["wav"])),
+            "n_slow": slow["wav"].numel(), "n_a": a["wav"].numel(),
+            "att_w": list(out["att_w"].shape), "n_tokens": int(len(t2s.preprocess_fn("<d>", {{"text": text}})["text"])),
+        }}))
+        """
+    )
+    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    assert out["type"] == "GlowWaveGAN" and out["fs"] == 22050 and out["finite"]
+    assert out["n_wav"] == out["dur_sum"] * out["hop"]
+    assert out["att_w"] == [out["dur_sum"], out["n_tokens"]]
+    assert out["deterministic"]
+    # ceil() rounding on short durations keeps this below an exact 2x.
+    assert 1.5 <= out["n_slow"] / out["n_a"] <= 2.5, out
+
+
+def test_tts_inference_cli_forwards_noise_and_speed(lj_glow, tmp_path):
+    root, _, exp = lj_glow
+    lengths = {}
+    for alpha in ("1.0", "2.0"):
+        outdir = tmp_path / f"alpha{alpha}"
+        run_python(
+            ["-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0",
+             "--data_path_and_name_and_type", f"{root}/data/valid/text,text,text",
+             "--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth"),
+             "--output_dir", str(outdir), "--noise_scale", "0.0", "--speed_control_alpha", alpha],
+            cwd=root,
+        )
+        wavs = sorted((outdir / "wav").glob("*.wav"))
+        assert [w.stem for w in wavs] == ["LJ001-0009", "LJ001-0010"]
+        assert (outdir / "att_ws" / "LJ001-0009.png").exists()  # hard alignment plots
+        lengths[alpha] = sum(sf.info(w).frames for w in wavs)
+    assert 1.5 <= lengths["2.0"] / lengths["1.0"] <= 2.5, lengths
