@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Recipe driver for Glow-WaveGAN (and any ESPnet TTS model) with the stage numbers,
+# option names and directory layout of ESPnet's egs2/TEMPLATE/tts1/tts.sh.
+# Written for espnet2-glow-wavegan; it calls ESPnet's own Python entry points.
+#
+#   1 data preparation (local/data.sh)       5 token list (espnet2.bin.tokenize_text)
+#   2 format/resample wavs into dump/raw      6 collect statistics (--collect_stats, aggregate_stats_dirs)
+#   3 speaker ids / speaker embeddings        7 training (espnet2.bin.launch + ${tts_task}_train)
+#   4 length filtering                        8 decoding (tts_inference: wav/, durations, att_ws/)
+#
+# Two-stage training (Glow-WaveGAN): with --vae_config, stage 7 first trains that model
+# (the WaveGAN VAE) into exp/tts_${vae_tag}, then trains --train_config initialised from it
+# (--init_param <vae model>:tts.generator:tts.generator.wavegan, and the discriminator).
+# --train_vae false / --train_tts false rerun just one of the two.
+#
+# A stage whose outputs exist is skipped (it says so); delete its outputs to redo it.
+# Training always resumes from its last checkpoint (--resume true).
+set -euo pipefail
+
+log() {
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (tts.sh:${BASH_LINENO[0]}) $*" >&2
+}
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+need() {  # need FILE... : stop with a message naming the first missing input
+    for f in "$@"; do
+        [ -e "${f}" ] || die "missing input ${f} (run the earlier stages first, or check the path)"
+    done
+}
+SECONDS=0
+
+# General
+stage=1
+stop_stage=8
+skip_data_prep=false
+skip_train=false
+skip_eval=false
+ngpu=1            # 0: CPU
+num_nodes=1       # > 1: multi-node through espnet2.bin.launch (slurm.pl / MPI, see cmd.sh)
+nj=4              # parallel jobs for data formatting and statistics
+inference_nj=4
+gpu_inference=false
+dumpdir=dump
+expdir=exp
+python=python3
+
+# Data
+local_data_opts=""
+feats_type=raw     # only raw (waveform) features: the models read the waveform
+audio_format=flac
+fs=22050
+n_fft=1024
+n_shift=256
+win_length=""
+min_wav_duration=0.1
+max_wav_duration=20
+resample=true          # false: a wav at another rate than --fs is an error
+multi_channel=error    # error | first | mix
+on_bad_utt=stop        # stop | skip (skipped utterances are listed in dump/raw/*/bad_utts)
+
+# Speakers
+use_sid=false
+use_spk_embed=false
+spk_embed_tool=mel_stats   # mel_stats (offline) | file (--spk_embed_scp) | espnet (online model)
+spk_embed_dim=0
+spk_embed_scp=""
+spk_embed_model=espnet/voxcelebs12_rawnet3
+
+# Tokens
+token_type=phn
+cleaner=tacotron
+g2p=g2p_en_no_space
+oov="<unk>"
+blank="<blank>"
+sos_eos="<sos/eos>"
+srctexts=""
+
+# Training
+tts_task=gan_tts
+train_config=""
+train_args=""
+tag=""
+vae_config=""
+vae_args=""
+vae_tag=""
+vae_init_model=train.total_count.ave.pth
+train_vae=true
+train_tts=true
+
+# Decoding
+inference_config=""
+inference_args=""
+inference_tag=""
+inference_model=train.total_count.ave.pth
+
+# Data sets
+train_set=""
+valid_set=""
+test_sets=""
+
+lang=noinfo
+
+log "$0 $*"
+run_args=$(printf '%q ' "$0" "$@")
+. utils/parse_options.sh
+[ $# -eq 0 ] || die "unexpected positional arguments: $*"
+
+. ./path.sh
+. ./cmd.sh
+
+[ -n "${train_set}" ] || die "--train_set is required"
+[ -n "${valid_set}" ] || die "--valid_set is required"
+[ "${feats_type}" = raw ] || die "--feats_type ${feats_type}: this driver handles raw waveforms only"
+[ -n "${srctexts}" ] || srctexts="data/${train_set}/text"
+
+data_feats=${dumpdir}/raw
+if [ "${cleaner}" = none ]; then _cleaner=""; else _cleaner=${cleaner}; fi
+if [ "${token_type}" = phn ]; then
+    token_listdir=${dumpdir}/token_list/${token_type}_${cleaner}_${g2p}
+else
+    token_listdir=${dumpdir}/token_list/${token_type}_${cleaner}
+    g2p=none
+fi
+token_list=${token_listdir}/tokens.txt
+tts_stats_dir=${expdir}/tts_stats_${feats_type}_${token_type}
+config_tag() { basename "$1" .yaml | sed -e 's/^train_//'; }
+if [ -z "${tag}" ]; then
+    [ -n "${train_config}" ] && tag=$(config_tag "${train_config}") || tag=train_${feats_type}_${token_type}
+fi
+if [ -z "${vae_tag}" ] && [ -n "${vae_config}" ]; then vae_tag=$(config_tag "${vae_config}"); fi
+tts_exp=${expdir}/tts_${tag}
+vae_exp=${expdir}/tts_${vae_tag}
+if [ -z "${inference_tag}" ]; then
+    inference_tag=decode
+    if [ -n "${inference_config}" ] && [ "$(basename "${inference_config}" .yaml)" != decode ]; then
+        inference_tag+=_$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
+    fi
+    inference_tag+=_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")
+fi
+all_sets="${train_set} ${valid_set} ${test_sets}"
+uniq_sets=$(echo "${all_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++')
+
+# Stage outputs are marked complete by a .done file; a stage skips what is done.
+is_done() { [ -f "$1/.done" ]; }
+mark_done() { touch "$1/.done"; }
+
+if ! "${skip_data_prep}"; then
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+    if is_done data; then
+        log "Stage 1: data/ is complete (data/.done); delete data/ to prepare it again"
+    else
+        [ ! -e data ] || die "data/ exists but is incomplete (no data/.done); move it away or delete it"
+        # shellcheck disable=SC2086
+        local/data.sh ${local_data_opts}
+        for s in ${uniq_sets}; do need "data/${s}/wav.scp" "data/${s}/text"; done
+        mark_done data
+    fi
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    log "Stage 2: format and resample wavs to ${fs} Hz into ${data_feats}"
+    for dset in ${uniq_sets}; do
+        if [ "${dset}" = "${train_set}" ] || [ "${dset}" = "${valid_set}" ]; then
+            _out=${data_feats}/org/${dset}
+        else
+            _out=${data_feats}/${dset}
+        fi
+        if is_done "${_out}"; then
+            log "Stage 2: ${_out} is complete; delete it to redo"
+            continue
+        fi
+        need "data/${dset}/wav.scp" "data/${dset}/text" "data/${dset}/utt2spk"
+        rm -rf "${_out}"
+        mkdir -p "${_out}/split"
+        if [ -f "data/${dset}/segments" ]; then _keys=data/${dset}/segments; else _keys=data/${dset}/wav.scp; fi
+        _nj=$(( $(wc -l < "${_keys}") < nj ? $(wc -l < "${_keys}") : nj ))
+        awk -v n="${_nj}" -v d="${_out}/split" '{print $1 > (d "/keys." ((NR - 1) % n + 1))}' "${_keys}"
+        ${train_cmd} JOB=1:"${_nj}" "${_out}/logs/format.JOB.log" \
+            ${python} -m espnet2_glow_wavegan.recipe.format_wav --data "data/${dset}" --keys "${_out}/split/keys.JOB" \
+                --out "${_out}" --job JOB --fs "${fs}" --resample "${resample}" --audio_format "${audio_format}" \
+                --multi_channel "${multi_channel}" --on_error "${on_bad_utt}" \
+            || die "Stage 2 failed for data/${dset}: see ${_out}/logs/format.*.log"
+        cat "${_out}"/split/wav.scp.* | sort > "${_out}/wav.scp"
+        cat "${_out}"/split/utt2num_samples.* | sort > "${_out}/utt2num_samples"
+        cat "${_out}"/split/bad_utts.* | sort > "${_out}/bad_utts"
+        if [ -s "${_out}/bad_utts" ]; then
+            log "Stage 2: skipped $(wc -l < "${_out}/bad_utts") bad utterance(s) of data/${dset}, listed in ${_out}/bad_utts"
+        fi
+        for f in text utt2spk; do
+            awk 'NR == FNR {keep[$1]; next} $1 in keep' "${_out}/wav.scp" "data/${dset}/${f}" > "${_out}/${f}"
+        done
+        awk '{spk[$2] = spk[$2] " " $1} END {for (s in spk) print s spk[s]}' "${_out}/utt2spk" | sort > "${_out}/spk2utt"
+        echo "${feats_type}" > "${_out}/feats_type"
+        mark_done "${_out}"
+    done
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    if "${use_sid}" || "${use_spk_embed}"; then
+        log "Stage 3: speaker information (use_sid=${use_sid}, use_spk_embed=${use_spk_embed}: ${spk_embed_tool})"
+        if is_done "${data_feats}/speakers"; then
+            log "Stage 3: speaker information is complete; delete ${data_feats}/speakers to redo"
+        else
+            _sets=""
+            for dset in ${uniq_sets}; do
+                if [ "${dset}" = "${train_set}" ] || [ "${dset}" = "${valid_set}" ]; then
+                    _sets+=" org/${dset}"; need "${data_feats}/org/${dset}/.done"
+                else
+                    _sets+=" ${dset}"; need "${data_feats}/${dset}/.done"
+                fi
+            done
+            # shellcheck disable=SC2086
+            ${python} -m espnet2_glow_wavegan.recipe.speaker_info --dump "${data_feats}" --train_set "org/${train_set}" \
+                --sets ${_sets} --use_sid "${use_sid}" --use_spk_embed "${use_spk_embed}" \
+                --spk_embed_tool "${spk_embed_tool}" --spk_embed_dim "${spk_embed_dim}" \
+                --spk_embed_scp "${spk_embed_scp}" --spk_embed_model "${spk_embed_model}" \
+                --spk_embed_dir "${dumpdir}/spembs"
+            mkdir -p "${data_feats}/speakers"
+            mark_done "${data_feats}/speakers"
+        fi
+    else
+        log "Stage 3: skipped (neither --use_sid nor --use_spk_embed)"
+    fi
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    log "Stage 4: keep ${min_wav_duration}-${max_wav_duration} s utterances with text"
+    for dset in "${train_set}" "${valid_set}"; do
+        if is_done "${data_feats}/${dset}"; then
+            log "Stage 4: ${data_feats}/${dset} is complete; delete it to redo"
+            continue
+        fi
+        need "${data_feats}/org/${dset}/.done"
+        rm -rf "${data_feats:?}/${dset}"
+        ${python} -m espnet2_glow_wavegan.recipe.filter_data --src "${data_feats}/org/${dset}" \
+            --dst "${data_feats}/${dset}" --fs "${fs}" \
+            --min_wav_duration "${min_wav_duration}" --max_wav_duration "${max_wav_duration}"
+        if "${use_spk_embed}"; then
+            mkdir -p "${dumpdir}/spembs/${dset}"
+            awk 'NR == FNR {keep[$1]; next} $1 in keep' "${data_feats}/${dset}/wav.scp" \
+                "${dumpdir}/spembs/org/${dset}/spembs.scp" > "${dumpdir}/spembs/${dset}/spembs.scp"
+        fi
+        mark_done "${data_feats}/${dset}"
+    done
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    log "Stage 5: token list ${token_list} (token_type=${token_type}, cleaner=${cleaner}, g2p=${g2p})"
+    if is_done "${token_listdir}"; then
+        log "Stage 5: ${token_list} exists; delete ${token_listdir} to redo"
+    else
+        # shellcheck disable=SC2086
+        need ${srctexts}
+        if [ "${g2p}" = g2p_en_no_space ] || [ "${g2p}" = g2p_en ]; then
+            ${python} -m espnet2_glow_wavegan.recipe.check_frontend --g2p "${g2p}"
+        fi
+        mkdir -p "${token_listdir}"
+        # shellcheck disable=SC2086
+        cat ${srctexts} | awk '{$1 = ""; sub(/^ /, ""); print}' > "${token_listdir}/srctexts"
+        ${python} -m espnet2.bin.tokenize_text --token_type "${token_type}" --input "${token_listdir}/srctexts" \
+            --output "${token_list}" --field 1- --cleaner "${cleaner}" --g2p "${g2p}" --write_vocabulary true \
+            --add_symbol "${blank}:0" --add_symbol "${oov}:1" --add_symbol "${sos_eos}:-1"
+        mark_done "${token_listdir}"
+    fi
+fi
+else
+    log "Skip the data preparation stages"
+fi
+
+# Inputs of training/statistics: text + waveform (+ sids, spembs).
+data_opts() {  # data_opts SPLIT(train|valid) DSET
+    local split=$1 dset=$2
+    echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/text,text,text"
+    echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/wav.scp,speech,sound"
+    if "${use_sid}"; then
+        echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/utt2sid,sids,text_int"
+    fi
+    if "${use_spk_embed}"; then
+        echo "--${split}_data_path_and_name_and_type ${dumpdir}/spembs/${dset}/spembs.scp,spembs,kaldi_ark"
+    fi
+}
+frontend_opts="--use_preprocessor true --token_type ${token_type} --token_list ${token_list} --cleaner ${cleaner} --g2p ${g2p}"
+
+if ! "${skip_train}"; then
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    _config=${vae_config:-${train_config}}
+    log "Stage 6: collect statistics into ${tts_stats_dir} (config ${_config})"
+    [ -n "${_config}" ] || die "--train_config is required"
+    if is_done "${tts_stats_dir}"; then
+        log "Stage 6: ${tts_stats_dir} is complete; delete it to redo"
+    else
+        need "${token_list}" "${data_feats}/${train_set}/.done" "${data_feats}/${valid_set}/.done"
+        _logdir=${tts_stats_dir}/logdir
+        rm -rf "${_logdir}"
+        mkdir -p "${_logdir}"
+        _nj=$(( $(wc -l < "${data_feats}/${valid_set}/wav.scp") < nj ? $(wc -l < "${data_feats}/${valid_set}/wav.scp") : nj ))
+        for split in train valid; do
+            [ "${split}" = train ] && _dset=${train_set} || _dset=${valid_set}
+            awk -v n="${_nj}" -v d="${_logdir}" -v s="${split}" '{print $1 > (d "/" s "." ((NR - 1) % n + 1) ".scp")}' \
+                "${data_feats}/${_dset}/wav.scp"
+        done
+        # shellcheck disable=SC2046,SC2086
+        ${train_cmd} JOB=1:"${_nj}" "${_logdir}/stats.JOB.log" \
+            ${python} -m "espnet2.bin.${tts_task}_train" --collect_stats true --config "${_config}" ${frontend_opts} \
+                $(data_opts train "${train_set}") $(data_opts valid "${valid_set}") \
+                --train_shape_file "${_logdir}/train.JOB.scp" --valid_shape_file "${_logdir}/valid.JOB.scp" \
+                --output_dir "${_logdir}/stats.JOB" ${train_args} \
+            || die "Stage 6 failed: see ${_logdir}/stats.*.log"
+        _dirs=""
+        for n in $(seq "${_nj}"); do _dirs+=" --input_dir ${_logdir}/stats.${n}"; done
+        # shellcheck disable=SC2086
+        ${python} -m espnet2.bin.aggregate_stats_dirs ${_dirs} --output_dir "${tts_stats_dir}"
+        for split in train valid; do
+            mv "${tts_stats_dir}/${split}/text_shape" "${tts_stats_dir}/${split}/text_shape.${token_type}"
+        done
+        mark_done "${tts_stats_dir}"
+    fi
+fi
+
+train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
+    local config=$1 exp_dir=$2 extra=$3
+    need "${config}" "${token_list}" "${tts_stats_dir}/.done"
+    mkdir -p "${exp_dir}"
+    local shapes="--train_shape_file ${tts_stats_dir}/train/text_shape.${token_type}"
+    shapes+=" --train_shape_file ${tts_stats_dir}/train/speech_shape"
+    shapes+=" --valid_shape_file ${tts_stats_dir}/valid/text_shape.${token_type}"
+    shapes+=" --valid_shape_file ${tts_stats_dir}/valid/speech_shape"
+    echo "${run_args}" > "${exp_dir}/run.sh"
+    log "Training ${exp_dir} (log: ${exp_dir}/train.log)"
+    # shellcheck disable=SC2046,SC2086
+    ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${exp_dir}")" \
+        --log "${exp_dir}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        --init_file_prefix "${exp_dir}/.dist_init_" --multiprocessing_distributed true -- \
+        ${python} -m "espnet2.bin.${tts_task}_train" --config "${config}" ${frontend_opts} \
+            $(data_opts train "${train_set}") $(data_opts valid "${valid_set}") ${shapes} \
+            --resume true --output_dir "${exp_dir}" ${extra} \
+        || die "training failed: see ${exp_dir}/train.log"
+}
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    log "Stage 7: training"
+    [ -n "${train_config}" ] || die "--train_config is required"
+    init_args=""
+    if [ -n "${vae_config}" ]; then
+        if "${train_vae}"; then
+            log "Stage 7a: WaveGAN VAE ${vae_config} -> ${vae_exp}"
+            train_model "${vae_config}" "${vae_exp}" "${vae_args}"
+        fi
+        need "${vae_exp}/${vae_init_model}"
+        init_args="--init_param ${vae_exp}/${vae_init_model}:tts.generator:tts.generator.wavegan"
+        init_args+=" --init_param ${vae_exp}/${vae_init_model}:tts.discriminator:tts.discriminator"
+    fi
+    if "${train_tts}"; then
+        log "Stage 7b: TTS model ${train_config} -> ${tts_exp}"
+        train_model "${train_config}" "${tts_exp}" "${init_args} ${train_args}"
+    fi
+fi
+else
+    log "Skip the training stages"
+fi
+
+if ! "${skip_eval}"; then
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    log "Stage 8: decoding with ${tts_exp}/${inference_model}"
+    need "${tts_exp}/${inference_model}" "${tts_exp}/config.yaml"
+    if "${gpu_inference}"; then _cmd=${cuda_cmd}; _ngpu=1; else _cmd=${decode_cmd}; _ngpu=0; fi
+    _opts=""
+    [ -z "${inference_config}" ] || _opts+="--config ${inference_config} "
+    for dset in ${test_sets}; do
+        _dir=${tts_exp}/${inference_tag}/${dset}
+        if is_done "${_dir}"; then
+            log "Stage 8: ${_dir} is complete; delete it to decode again"
+            continue
+        fi
+        # A train/valid set in test_sets is read after filtering (stage 4).
+        _data=${data_feats}/${dset} _spk=${dumpdir}/spembs/${dset}
+        if [ ! -f "${_data}/.done" ]; then _data=${data_feats}/org/${dset} _spk=${dumpdir}/spembs/org/${dset}; fi
+        [ -e "${_data}" ] || { _data=${data_feats}/${dset} _spk=${dumpdir}/spembs/${dset}; }
+        need "${_data}/text"
+        rm -rf "${_dir}"
+        _logdir=${_dir}/log
+        mkdir -p "${_logdir}"
+        _nj=$(( $(wc -l < "${_data}/text") < inference_nj ? $(wc -l < "${_data}/text") : inference_nj ))
+        awk -v n="${_nj}" -v d="${_logdir}" '{print $1 > (d "/keys." ((NR - 1) % n + 1) ".scp")}' "${_data}/text"
+        _ex=""
+        if "${use_sid}"; then _ex+="--data_path_and_name_and_type ${_data}/utt2sid,sids,text_int "; fi
+        if "${use_spk_embed}"; then _ex+="--data_path_and_name_and_type ${_spk}/spembs.scp,spembs,kaldi_ark "; fi
+        # shellcheck disable=SC2086
+        ${_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/tts_inference.JOB.log" \
+            ${python} -m espnet2_glow_wavegan.bin.tts_inference --ngpu "${_ngpu}" \
+                --data_path_and_name_and_type "${_data}/text,text,text" ${_ex} \
+                --key_file "${_logdir}/keys.JOB.scp" --model_file "${tts_exp}/${inference_model}" \
+                --train_config "${tts_exp}/config.yaml" --output_dir "${_logdir}/output.JOB" \
+                ${_opts} ${inference_args} \
+            || die "Stage 8 failed for ${dset}: see ${_logdir}/tts_inference.*.log"
+        mkdir -p "${_dir}/wav" "${_dir}/att_ws" "${_dir}/norm"
+        for n in $(seq "${_nj}"); do
+            mv "${_logdir}/output.${n}"/wav/*.wav "${_dir}/wav/"
+            [ -d "${_logdir}/output.${n}/att_ws" ] && mv "${_logdir}/output.${n}"/att_ws/* "${_dir}/att_ws/" 2>/dev/null || true
+            [ -d "${_logdir}/output.${n}/norm" ] && mv "${_logdir}/output.${n}"/norm/* "${_dir}/norm/" 2>/dev/null || true
+        done
+        for f in durations focus_rates speech_shape; do
+            cat "${_logdir}"/output.*/"${f}/${f}" 2>/dev/null | sort > "${_dir}/${f}" || true
+        done
+        find "$(cd "${_dir}/wav" && pwd)" -name '*.wav' | sort | awk -F/ '{u = $NF; sub(/\.wav$/, "", u); print u, $0}' \
+            > "${_dir}/wav/wav.scp"
+        mark_done "${_dir}"
+        log "Stage 8: $(wc -l < "${_dir}/wav/wav.scp") wavs in ${_dir}/wav (list: ${_dir}/wav/wav.scp)"
+    done
+fi
+fi
+
+log "Finished stages ${stage}-${stop_stage} in ${SECONDS}s"

@@ -1,0 +1,108 @@
+"""Stage 2: read, check and resample one job's share of a data dir into dump/raw.
+
+Every utterance is decoded, checked (readable, non-empty, finite, mono, at
+``--fs`` or resampled to it) and written as ``<out>/data/<utt>.<format>``.
+Outputs of job N: ``<out>/split/wav.scp.N``, ``utt2num_samples.N`` and
+``bad_utts.N`` (utterances skipped with ``--on_error skip``, with the reason).
+"""
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
+
+
+def load_utterance(utt, wav_scp, segments):
+    if segments:
+        if utt not in segments:
+            raise DataError(f"utterance '{utt}': not in segments")
+        rec, start, end = segments[utt].split()
+        path = wav_scp.get(rec)
+        if path is None:
+            raise DataError(f"utterance '{utt}': recording '{rec}' (segments) is not in wav.scp")
+    else:
+        path, start, end = wav_scp.get(utt), None, None
+        if path is None:
+            raise DataError(f"utterance '{utt}': not in wav.scp")
+    if path.endswith("|"):
+        raise DataError(f"utterance '{utt}': piped wav.scp entries ('{path}') are not supported; give a file path")
+    try:
+        audio, fs = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for bad files
+        raise DataError(f"utterance '{utt}': cannot read {path}: {e}") from None
+    if start is not None:
+        audio = audio[int(float(start) * fs) : int(math.ceil(float(end) * fs))]
+    return path, audio, fs
+
+
+def check_and_convert(utt, path, audio, fs, target_fs, resample, channel_policy):
+    if audio.shape[0] == 0:
+        raise DataError(f"utterance '{utt}': {path} has no samples")
+    if not np.isfinite(audio).all():
+        raise DataError(f"utterance '{utt}': {path} contains NaN or Inf samples")
+    if audio.shape[1] > 1:
+        if channel_policy == "error":
+            raise DataError(
+                f"utterance '{utt}': {path} has {audio.shape[1]} channels; TTS needs mono "
+                "(pass --multi_channel first or --multi_channel mix)"
+            )
+        audio = audio[:, :1] if channel_policy == "first" else audio.mean(axis=1, keepdims=True)
+    audio = audio[:, 0]
+    if fs != target_fs:
+        if not resample:
+            raise DataError(f"utterance '{utt}': {path} is {fs} Hz, expected {target_fs} Hz (resampling is off)")
+        import soxr
+
+        audio = soxr.resample(audio, fs, target_fs).astype(np.float32)
+    if np.abs(audio).max() > 1.0:  # resampling overshoot on full-scale audio
+        audio = audio / np.abs(audio).max()
+    return audio
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="source data dir (wav.scp, optional segments)")
+    parser.add_argument("--keys", type=Path, required=True, help="this job's utterance ids, one per line")
+    parser.add_argument("--out", type=Path, required=True, help="dump dir of the data set")
+    parser.add_argument("--job", type=int, required=True)
+    parser.add_argument("--fs", type=int, required=True)
+    parser.add_argument("--resample", type=lambda s: s.lower() == "true", default=True)
+    parser.add_argument("--audio_format", choices=["wav", "flac"], default="flac")
+    parser.add_argument("--multi_channel", choices=["error", "first", "mix"], default="error")
+    parser.add_argument("--on_error", choices=["stop", "skip"], default="stop",
+                        help="stop at the first bad utterance, or skip it and list it in bad_utts")
+    args = parser.parse_args(argv)
+    try:
+        wav_scp = read_table(args.data / "wav.scp")
+        segments = read_table(args.data / "segments", allow_missing=True)
+        keys = [line.split()[0] for line in args.keys.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except DataError as e:
+        die(str(e))
+    (args.out / "data").mkdir(parents=True, exist_ok=True)
+    (args.out / "split").mkdir(parents=True, exist_ok=True)
+    scp, lengths, bad = [], [], []
+    for utt in keys:
+        try:
+            path, audio, fs = load_utterance(utt, wav_scp, segments)
+            audio = check_and_convert(utt, path, audio, fs, args.fs, args.resample, args.multi_channel)
+        except DataError as e:
+            if args.on_error == "stop":
+                die(f"{args.data}: {e}")
+            bad.append(f"{utt} {e}")
+            continue
+        target = (args.out / "data" / f"{utt}.{args.audio_format}").resolve()
+        sf.write(target, audio, args.fs, subtype="PCM_16")
+        scp.append(f"{utt} {target}\n")
+        lengths.append(f"{utt} {len(audio)}\n")
+    split = args.out / "split"
+    (split / f"wav.scp.{args.job}").write_text("".join(scp), encoding="utf-8")
+    (split / f"utt2num_samples.{args.job}").write_text("".join(lengths), encoding="utf-8")
+    (split / f"bad_utts.{args.job}").write_text("".join(b + "\n" for b in bad), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Kaldi-style data directories: read, check and write them without losing data."""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+
+class DataError(Exception):
+    """Bad input data; the message names the file, the utterance and the problem."""
+
+
+def read_table(path: Path, allow_missing: bool = False) -> Dict[str, str]:
+    """``utt value...`` lines -> {utt: value}. Errors name the file and line."""
+    path = Path(path)
+    if not path.exists():
+        if allow_missing:
+            return {}
+        raise DataError(f"{path}: missing file")
+    table = {}
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+            if not line.strip():
+                continue
+            key, _, value = line.partition(" ")
+            if key in table:
+                raise DataError(f"{path}:{number}: utterance '{key}' appears twice")
+            table[key] = value.strip()
+    return table
+
+
+def write_table(path: Path, table: Dict[str, str]) -> None:
+    """Write sorted ``key value`` lines atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
+        for key in sorted(table):
+            f.write(f"{key} {table[key]}\n" if table[key] != "" else f"{key}\n")
+    os.replace(f.name, path)
+
+
+def spk2utt(utt2spk: Dict[str, str]) -> Dict[str, str]:
+    out: Dict[str, List[str]] = {}
+    for utt in sorted(utt2spk):
+        out.setdefault(utt2spk[utt], []).append(utt)
+    return {spk: " ".join(utts) for spk, utts in out.items()}
+
+
+def write_data_dir(
+    path: Path,
+    wav_scp: Dict[str, str],
+    text: Dict[str, str],
+    utt2spk: Dict[str, str],
+    segments: Optional[Dict[str, str]] = None,
+) -> None:
+    """Write wav.scp, text, utt2spk, spk2utt (and segments) after consistency checks."""
+    keys = set(segments) if segments else set(wav_scp)
+    for name, table in (("text", text), ("utt2spk", utt2spk)):
+        missing = sorted(keys - set(table))
+        extra = sorted(set(table) - keys)
+        if missing or extra:
+            raise DataError(
+                f"{path}: {name} and wav.scp disagree: "
+                + (f"no {name} for {missing[:5]}" if missing else "")
+                + (f"; only in {name}: {extra[:5]}" if extra else "")
+            )
+    write_table(path / "wav.scp", wav_scp)
+    write_table(path / "text", text)
+    write_table(path / "utt2spk", utt2spk)
+    write_table(path / "spk2utt", spk2utt(utt2spk))
+    if segments:
+        write_table(path / "segments", segments)
+
+
+def refuse_to_overwrite(paths: Iterable[Path], what: str) -> None:
+    """Stop if any output exists: rerunning a stage must not silently replace results."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing:
+        raise DataError(
+            f"{what}: {', '.join(existing)} already exist(s); remove them (or pass --overwrite true) to redo this step"
+        )
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished staging folder into place."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, target)
+
+
+def die(message: str) -> "NoReturn":  # noqa: F821
+    print(f"ERROR: {message}", file=sys.stderr)
+    sys.exit(1)
