@@ -80,7 +80,8 @@ def write_spembs(dump: Path, sets, tool: str, dim: int, scp: str, model_tag: str
         utt2spk = read_table(dump / name / "utt2spk")
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
-        ark, out_scp = target / "spembs.ark", target / "spembs.scp"
+        # Absolute ark paths: the scp stays valid from any working directory.
+        ark, out_scp = (target / "spembs.ark").resolve(), (target / "spembs.scp").resolve()
         with kaldiio.WriteHelper(f"ark,scp:{ark},{out_scp}") as writer:
             for utt in sorted(wav_scp):
                 if tool == "file":

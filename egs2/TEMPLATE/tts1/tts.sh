@@ -13,8 +13,9 @@
 # (--init_param <vae model>:tts.generator:tts.generator.wavegan, and the discriminator).
 # --train_vae false / --train_tts false rerun just one of the two.
 #
-# A stage whose outputs exist is skipped (it says so); delete its outputs to redo it.
-# Training always resumes from its last checkpoint (--resume true).
+# A stage whose outputs are complete is skipped (it says so); delete them to redo it.
+# An interrupted training resumes from its last checkpoint (--resume true); a finished one
+# is left alone until its .done marker is deleted.
 set -euo pipefail
 
 log() {
@@ -322,6 +323,10 @@ fi
 
 train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
     local config=$1 exp_dir=$2 extra=$3
+    if is_done "${exp_dir}"; then
+        log "${exp_dir} has finished training; delete ${exp_dir}/.done to train further (e.g. after raising max_epoch)"
+        return
+    fi
     need "${config}" "${token_list}" "${tts_stats_dir}/.done"
     mkdir -p "${exp_dir}"
     local shapes="--train_shape_file ${tts_stats_dir}/train/text_shape.${token_type}"
@@ -337,7 +342,8 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
         ${python} -m "espnet2.bin.${tts_task}_train" --config "${config}" ${frontend_opts} \
             $(data_opts train "${train_set}") $(data_opts valid "${valid_set}") ${shapes} \
             --resume true --output_dir "${exp_dir}" ${extra} \
-        || die "training failed: see ${exp_dir}/train.log"
+        || die "training failed: see ${exp_dir}/train.log (rerun the same command to resume)"
+    mark_done "${exp_dir}"
 }
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
