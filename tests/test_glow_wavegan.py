@@ -138,7 +138,7 @@ def test_speaker_conditioning(speakers):
     out = model(**data, **sids, **spembs, forward_generator=True)
     out["loss"].backward()
     prior = model.generator.prior
-    speaker_params = [p for n, p in prior.named_parameters() if n.startswith(("global_emb", "spemb_proj"))]
+    speaker_params = [p for n, p in prior.named_parameters() if n.startswith(("speaker.global_emb", "speaker.spemb_proj"))]
     assert speaker_params and all(p.grad is not None and p.grad.abs().sum() > 0 for p in speaker_params)
     model.eval()
     text = torch.randint(1, 20, (10,))

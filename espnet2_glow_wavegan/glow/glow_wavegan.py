@@ -5,12 +5,6 @@ from typing import Any, Dict, Optional
 import torch
 from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
-from espnet2.gan_tts.hifigan.loss import (
-    DiscriminatorAdversarialLoss,
-    FeatureMatchLoss,
-    GeneratorAdversarialLoss,
-    MelSpectrogramLoss,
-)
 from espnet2.gan_tts.utils import get_random_segments, get_segments
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
@@ -18,6 +12,12 @@ from typeguard import typechecked
 from espnet2_glow_wavegan.glow.prior import FlowPrior
 from espnet2_glow_wavegan.utils import frame_mask
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
+from espnet2_glow_wavegan.wavegan.loss import (
+    DEFAULT_ADV_LOSS_PARAMS,
+    DEFAULT_FEAT_MATCH_LOSS_PARAMS,
+    DEFAULT_MEL_LOSS_PARAMS,
+    WaveformGANLoss,
+)
 from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
 
 TRAINING_PHASES = ("prior", "joint")
@@ -67,30 +67,10 @@ class GlowWaveGAN(AbsGANTTS):
         discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
         training_phase: str = "prior",
         target_latent: str = "sample",
-        generator_adv_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "loss_type": "mse",
-        },
-        discriminator_adv_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "loss_type": "mse",
-        },
-        feat_match_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "average_by_layers": False,
-            "include_final_outputs": True,
-        },
-        mel_loss_params: Dict[str, Any] = {
-            "fs": 22050,
-            "n_fft": 1024,
-            "hop_length": 256,
-            "win_length": None,
-            "window": "hann",
-            "n_mels": 80,
-            "fmin": 0,
-            "fmax": None,
-            "log_base": None,
-        },
+        generator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        discriminator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        feat_match_loss_params: Dict[str, Any] = DEFAULT_FEAT_MATCH_LOSS_PARAMS,
+        mel_loss_params: Dict[str, Any] = DEFAULT_MEL_LOSS_PARAMS,
         lambda_mle: float = 1.0,
         lambda_dur: float = 1.0,
         lambda_adv: float = 1.0,
@@ -143,19 +123,21 @@ class GlowWaveGAN(AbsGANTTS):
         self.target_latent = target_latent
         self.lambda_mle = lambda_mle
         self.lambda_dur = lambda_dur
-        self.lambda_adv = lambda_adv
-        self.lambda_mel = lambda_mel
-        self.lambda_feat_match = lambda_feat_match
         self.joint_noise_scale = joint_noise_scale
         self.noise_scale = noise_scale
         self.length_scale = length_scale
         self.cache_generator_outputs = cache_generator_outputs
         self._cache = None
         if training_phase == "joint":
-            self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)
-            self.discriminator_adv_loss = DiscriminatorAdversarialLoss(**discriminator_adv_loss_params)
-            self.feat_match_loss = FeatureMatchLoss(**feat_match_loss_params)
-            self.mel_loss = MelSpectrogramLoss(**mel_loss_params)
+            self.gan_loss = WaveformGANLoss(
+                generator_adv_loss_params,
+                discriminator_adv_loss_params,
+                feat_match_loss_params,
+                mel_loss_params,
+                lambda_adv=lambda_adv,
+                lambda_mel=lambda_mel,
+                lambda_feat_match=lambda_feat_match,
+            )
         # Frozen parts: the encoder always (it defines the latent the prior models);
         # decoder and discriminator unless they are fine-tuned jointly.
         frozen = [self.generator.wavegan.encoder]
@@ -273,31 +255,14 @@ class GlowWaveGAN(AbsGANTTS):
         loss = mle_loss + dur_loss
         stats = dict(generator_mle_loss=mle_loss.item(), generator_dur_loss=dur_loss.item())
         if self.training_phase == "joint":
-            p_hat = self.discriminator(outs["wav_hat"])
-            with torch.no_grad():
-                p = self.discriminator(outs["wav_real"])
-            mel_loss = self.lambda_mel * self.mel_loss(outs["wav_hat"], outs["wav_real"])
-            adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
-            feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
-            loss = loss + mel_loss + adv_loss + feat_match_loss
-            stats.update(
-                generator_mel_loss=mel_loss.item(),
-                generator_adv_loss=adv_loss.item(),
-                generator_feat_match_loss=feat_match_loss.item(),
-            )
+            gan_loss, gan_stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
+            loss = loss + gan_loss
+            stats.update(gan_stats)
         stats["generator_loss"] = loss.item()
         return loss, stats
 
     def _discriminator_losses(self, outs):
-        p_hat = self.discriminator(outs["wav_hat"].detach())
-        p = self.discriminator(outs["wav_real"])
-        real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
-        loss = real_loss + fake_loss
-        return loss, dict(
-            discriminator_loss=loss.item(),
-            discriminator_real_loss=real_loss.item(),
-            discriminator_fake_loss=fake_loss.item(),
-        )
+        return self.gan_loss.discriminator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
 
     def inference(
         self,

@@ -13,6 +13,7 @@ from espnet2.gan_tts.vits.text_encoder import TextEncoder
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.flow import GlowFlow
+from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.utils import frame_mask
 
 LOG_2PI = math.log(2 * math.pi)
@@ -110,13 +111,12 @@ class FlowPrior(torch.nn.Module):
             global_channels: Speaker condition channels (> 0 when a speaker input is set).
         """
         super().__init__()
-        if (spks or spk_embed_dim) and global_channels <= 0:
-            raise ValueError("global_channels must be > 0 when spks or spk_embed_dim is set")
         self.latent_dim = latent_dim
         self.mean_only = mean_only
         self.squeeze_factor = flow_squeeze_factor
-        self.spks = spks
-        self.spk_embed_dim = spk_embed_dim
+        self.speaker = SpeakerCondition(spks, spk_embed_dim, global_channels)
+        self.spks = self.speaker.spks
+        self.spk_embed_dim = self.speaker.spk_embed_dim
         self.text_encoder = TextEncoder(
             vocabs=vocabs,
             attention_dim=hidden_channels,
@@ -158,33 +158,17 @@ class FlowPrior(torch.nn.Module):
             dilation_rate=flow_dilation_rate,
             layers=flow_layers,
             dropout_rate=flow_dropout_rate,
-            global_channels=global_channels if (spks or spk_embed_dim) else -1,
+            global_channels=self.speaker.channels,
             use_weight_norm=use_weight_norm_in_flow,
         )
-        if spks:
-            self.global_emb = torch.nn.Embedding(spks, global_channels)
-        if spk_embed_dim:
-            self.spemb_proj = torch.nn.Linear(spk_embed_dim, global_channels)
-        if spks or spk_embed_dim:
+        if self.speaker.channels > 0:
             self.speaker_to_text = torch.nn.Linear(global_channels, hidden_channels)
 
     def speaker_condition(
         self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
     ) -> Optional[torch.Tensor]:
-        """Global condition (B, global_channels, 1) from sids (B,) and/or spembs (B, D)."""
-        g = None
-        if self.spks:
-            if sids is None:
-                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
-            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
-        if self.spk_embed_dim:
-            if spembs is None:
-                raise ValueError(
-                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
-                )
-            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
-            g = g_ if g is None else g + g_
-        return g
+        """Prior condition (B, global_channels, 1) from sids (B,) and/or spembs (B, D), or None."""
+        return self.speaker(sids, spembs)
 
     def encode_text(
         self, text: torch.Tensor, text_lengths: torch.Tensor, g: Optional[torch.Tensor] = None

@@ -7,6 +7,7 @@ from espnet2.gan_tts.hifigan import HiFiGANGenerator
 from espnet2.gan_tts.utils import get_random_segments, get_segments
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
 
 
@@ -69,14 +70,12 @@ class WaveGANGenerator(torch.nn.Module):
                 f"decoder_upsample_scales {decoder_upsample_scales} (hop {upsample}) must "
                 "give the same hop length"
             )
-        if (spks or spk_embed_dim) and global_channels <= 0:
-            raise ValueError("global_channels must be > 0 when spks or spk_embed_dim is set")
         self.latent_dim = latent_dim
         self.segment_size = segment_size
         self.upsample_factor = hop
-        self.spks = spks
-        self.spk_embed_dim = spk_embed_dim
-        self.langs = None
+        self.speaker = SpeakerCondition(spks, spk_embed_dim, global_channels)
+        self.spks = self.speaker.spks
+        self.spk_embed_dim = self.speaker.spk_embed_dim
         self.encoder = WaveformEncoder(
             latent_dim=latent_dim,
             channels=encoder_channels,
@@ -91,7 +90,7 @@ class WaveGANGenerator(torch.nn.Module):
             in_channels=latent_dim,
             out_channels=1,
             channels=decoder_channels,
-            global_channels=global_channels if (spks or spk_embed_dim) else -1,
+            global_channels=self.speaker.channels,
             kernel_size=decoder_kernel_size,
             upsample_scales=decoder_upsample_scales,
             upsample_kernel_sizes=decoder_upsample_kernel_sizes,
@@ -99,28 +98,12 @@ class WaveGANGenerator(torch.nn.Module):
             resblock_dilations=decoder_resblock_dilations,
             use_weight_norm=use_weight_norm,
         )
-        if spks:
-            self.global_emb = torch.nn.Embedding(spks, global_channels)
-        if spk_embed_dim:
-            self.spemb_proj = torch.nn.Linear(spk_embed_dim, global_channels)
 
     def speaker_condition(
         self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
     ) -> Optional[torch.Tensor]:
-        """Global condition (B, global_channels, 1) from sids (B,) / spembs (B, D), or None."""
-        g = None
-        if self.spks:
-            if sids is None:
-                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
-            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
-        if self.spk_embed_dim:
-            if spembs is None:
-                raise ValueError(
-                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
-                )
-            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
-            g = g_ if g is None else g + g_
-        return g
+        """Decoder condition (B, global_channels, 1) from sids (B,) / spembs (B, D), or None."""
+        return self.speaker(sids, spembs)
 
     def encode(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, sample: bool = True

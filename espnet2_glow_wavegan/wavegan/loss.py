@@ -1,6 +1,14 @@
-"""KL term that keeps the WaveGAN posterior close to N(0, I)."""
+"""WaveGAN losses: KL of the posterior to N(0, I), and the weighted HiFi-GAN losses."""
+
+from typing import Any, Dict, Tuple
 
 import torch
+from espnet2.gan_tts.hifigan.loss import (
+    DiscriminatorAdversarialLoss,
+    FeatureMatchLoss,
+    GeneratorAdversarialLoss,
+    MelSpectrogramLoss,
+)
 
 
 class StandardNormalKLLoss(torch.nn.Module):
@@ -25,3 +33,79 @@ class StandardNormalKLLoss(torch.nn.Module):
         mean, log_std, mask = mean.float(), log_std.float(), mask.float()
         kl = 0.5 * (mean**2 + torch.exp(2.0 * log_std)) - log_std - 0.5
         return torch.sum(kl * mask) / torch.sum(mask).clamp(min=1.0)
+
+
+# HiFi-GAN / ESPnet VITS settings: LSGAN, feature matching over all layers, 80-band mel L1.
+DEFAULT_ADV_LOSS_PARAMS: Dict[str, Any] = {"average_by_discriminators": False, "loss_type": "mse"}
+DEFAULT_FEAT_MATCH_LOSS_PARAMS: Dict[str, Any] = {
+    "average_by_discriminators": False,
+    "average_by_layers": False,
+    "include_final_outputs": True,
+}
+DEFAULT_MEL_LOSS_PARAMS: Dict[str, Any] = {
+    "fs": 22050,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "win_length": None,
+    "window": "hann",
+    "n_mels": 80,
+    "fmin": 0,
+    "fmax": None,
+    "log_base": None,
+}
+
+
+class WaveformGANLoss(torch.nn.Module):
+    """The weighted GAN losses between decoded and real waveform segments (ESPnet's modules).
+
+    Generator turn: ``lambda_adv * adversarial + lambda_mel * mel L1 + lambda_feat_match *
+    feature matching``; discriminator turn: real + fake adversarial loss.
+    """
+
+    def __init__(
+        self,
+        generator_adv_loss_params: Dict[str, Any],
+        discriminator_adv_loss_params: Dict[str, Any],
+        feat_match_loss_params: Dict[str, Any],
+        mel_loss_params: Dict[str, Any],
+        lambda_adv: float,
+        lambda_mel: float,
+        lambda_feat_match: float,
+    ):
+        super().__init__()
+        self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)
+        self.discriminator_adv_loss = DiscriminatorAdversarialLoss(**discriminator_adv_loss_params)
+        self.feat_match_loss = FeatureMatchLoss(**feat_match_loss_params)
+        self.mel_loss = MelSpectrogramLoss(**mel_loss_params)
+        self.lambda_adv = lambda_adv
+        self.lambda_mel = lambda_mel
+        self.lambda_feat_match = lambda_feat_match
+
+    def generator_loss(
+        self, discriminator: torch.nn.Module, wav_hat: torch.Tensor, wav_real: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Args: wav_hat, wav_real (B, 1, T). Returns the loss and its weighted parts."""
+        p_hat = discriminator(wav_hat)
+        with torch.no_grad():  # the real branch only gives feature-matching targets
+            p = discriminator(wav_real)
+        mel_loss = self.lambda_mel * self.mel_loss(wav_hat, wav_real)
+        adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
+        feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
+        stats = dict(
+            generator_mel_loss=mel_loss.item(),
+            generator_adv_loss=adv_loss.item(),
+            generator_feat_match_loss=feat_match_loss.item(),
+        )
+        return mel_loss + adv_loss + feat_match_loss, stats
+
+    def discriminator_loss(
+        self, discriminator: torch.nn.Module, wav_hat: torch.Tensor, wav_real: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Args: wav_hat (detached here), wav_real (B, 1, T). Returns the loss and its parts."""
+        real_loss, fake_loss = self.discriminator_adv_loss(discriminator(wav_hat.detach()), discriminator(wav_real))
+        loss = real_loss + fake_loss
+        return loss, dict(
+            discriminator_loss=loss.item(),
+            discriminator_real_loss=real_loss.item(),
+            discriminator_fake_loss=fake_loss.item(),
+        )

@@ -5,17 +5,17 @@ from typing import Any, Dict, Optional
 import torch
 from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
-from espnet2.gan_tts.hifigan.loss import (
-    DiscriminatorAdversarialLoss,
-    FeatureMatchLoss,
-    GeneratorAdversarialLoss,
-    MelSpectrogramLoss,
-)
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
-from espnet2_glow_wavegan.wavegan.loss import StandardNormalKLLoss
+from espnet2_glow_wavegan.wavegan.loss import (
+    DEFAULT_ADV_LOSS_PARAMS,
+    DEFAULT_FEAT_MATCH_LOSS_PARAMS,
+    DEFAULT_MEL_LOSS_PARAMS,
+    StandardNormalKLLoss,
+    WaveformGANLoss,
+)
 
 # ESPnet's VITS discriminator (1 scale + 5 periods): HiFi-GAN's MSD+MPD at the cost
 # of one scale discriminator instead of three.
@@ -74,30 +74,10 @@ class WaveGANVAE(AbsGANTTS):
         sampling_rate: int = 22050,
         generator_params: Dict[str, Any] = {},
         discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
-        generator_adv_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "loss_type": "mse",
-        },
-        discriminator_adv_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "loss_type": "mse",
-        },
-        feat_match_loss_params: Dict[str, Any] = {
-            "average_by_discriminators": False,
-            "average_by_layers": False,
-            "include_final_outputs": True,
-        },
-        mel_loss_params: Dict[str, Any] = {
-            "fs": 22050,
-            "n_fft": 1024,
-            "hop_length": 256,
-            "win_length": None,
-            "window": "hann",
-            "n_mels": 80,
-            "fmin": 0,
-            "fmax": None,
-            "log_base": None,
-        },
+        generator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        discriminator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        feat_match_loss_params: Dict[str, Any] = DEFAULT_FEAT_MATCH_LOSS_PARAMS,
+        mel_loss_params: Dict[str, Any] = DEFAULT_MEL_LOSS_PARAMS,
         lambda_adv: float = 1.0,
         lambda_mel: float = 45.0,
         lambda_feat_match: float = 2.0,
@@ -127,14 +107,16 @@ class WaveGANVAE(AbsGANTTS):
         super().__init__()
         self.generator = WaveGANGenerator(**generator_params)
         self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
-        self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)
-        self.discriminator_adv_loss = DiscriminatorAdversarialLoss(**discriminator_adv_loss_params)
-        self.feat_match_loss = FeatureMatchLoss(**feat_match_loss_params)
-        self.mel_loss = MelSpectrogramLoss(**mel_loss_params)
+        self.gan_loss = WaveformGANLoss(
+            generator_adv_loss_params,
+            discriminator_adv_loss_params,
+            feat_match_loss_params,
+            mel_loss_params,
+            lambda_adv=lambda_adv,
+            lambda_mel=lambda_mel,
+            lambda_feat_match=lambda_feat_match,
+        )
         self.kl_loss = StandardNormalKLLoss()
-        self.lambda_adv = lambda_adv
-        self.lambda_mel = lambda_mel
-        self.lambda_feat_match = lambda_feat_match
         self.lambda_kl = lambda_kl
         self.cache_generator_outputs = cache_generator_outputs
         self._cache = None
@@ -190,32 +172,13 @@ class WaveGANVAE(AbsGANTTS):
         wav_hat, wav_real, _, mean, log_std, mask = outs
         batch_size = speech.size(0)
         if forward_generator:
-            p_hat = self.discriminator(wav_hat)
-            with torch.no_grad():
-                p = self.discriminator(wav_real)
-            mel_loss = self.lambda_mel * self.mel_loss(wav_hat, wav_real)
-            adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
-            feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
+            gan_loss, stats = self.gan_loss.generator_loss(self.discriminator, wav_hat, wav_real)
             kl_loss = self.lambda_kl * self.kl_loss(mean, log_std, mask)
-            loss = mel_loss + adv_loss + feat_match_loss + kl_loss
-            stats = dict(
-                generator_loss=loss.item(),
-                generator_mel_loss=mel_loss.item(),
-                generator_adv_loss=adv_loss.item(),
-                generator_feat_match_loss=feat_match_loss.item(),
-                generator_kl_loss=kl_loss.item(),
-            )
+            loss = gan_loss + kl_loss
+            stats.update(generator_kl_loss=kl_loss.item(), generator_loss=loss.item())
             optim_idx = 0
         else:
-            p_hat = self.discriminator(wav_hat.detach())
-            p = self.discriminator(wav_real)
-            real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
-            loss = real_loss + fake_loss
-            stats = dict(
-                discriminator_loss=loss.item(),
-                discriminator_real_loss=real_loss.item(),
-                discriminator_fake_loss=fake_loss.item(),
-            )
+            loss, stats = self.gan_loss.discriminator_loss(self.discriminator, wav_hat, wav_real)
             optim_idx = 1
         if reuse_cache or not self.training:
             self._cache = None

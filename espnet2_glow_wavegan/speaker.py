@@ -1,0 +1,43 @@
+"""Speaker condition shared by the WaveGAN decoder and the flow prior."""
+
+from typing import Optional
+
+import torch
+
+
+class SpeakerCondition(torch.nn.Module):
+    """Global condition g (B, global_channels, 1) from speaker ids and/or speaker embeddings.
+
+    With both inputs configured, g is the sum of the id embedding and the
+    projected (L2-normalised) external embedding. With neither, g is None.
+    """
+
+    def __init__(self, spks: Optional[int] = None, spk_embed_dim: Optional[int] = None, global_channels: int = -1):
+        super().__init__()
+        if (spks or spk_embed_dim) and global_channels <= 0:
+            raise ValueError("global_channels must be > 0 when spks or spk_embed_dim is set")
+        self.spks = spks or None
+        self.spk_embed_dim = spk_embed_dim or None
+        self.channels = global_channels if (spks or spk_embed_dim) else -1
+        if spks:
+            self.global_emb = torch.nn.Embedding(spks, global_channels)
+        if spk_embed_dim:
+            self.spemb_proj = torch.nn.Linear(spk_embed_dim, global_channels)
+
+    def forward(
+        self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
+    ) -> Optional[torch.Tensor]:
+        """Args: sids (B,) or (B, 1); spembs (B, spk_embed_dim). Returns g or None."""
+        g = None
+        if self.spks:
+            if sids is None:
+                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
+            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
+        if self.spk_embed_dim:
+            if spembs is None:
+                raise ValueError(
+                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
+                )
+            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
+            g = g_ if g is None else g + g_
+        return g
