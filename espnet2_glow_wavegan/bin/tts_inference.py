@@ -3,10 +3,14 @@
 ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
 only to the model classes it knows (VITS). This wrapper runs ESPnet's own
 ``main`` unchanged, except that for a ``glow_wavegan`` model those two options
-set its ``noise_scale`` and ``length_scale``. Everything else, options and
-outputs, is ESPnet's. (The stock ``python -m espnet2.bin.tts_inference`` also
+set its ``noise_scale`` and ``length_scale``, and that every utterance logs its
+real-time factor (``RTF x (n samples at fs Hz in t s)``). Everything else,
+options and outputs, is ESPnet's. (The stock ``python -m espnet2.bin.tts_inference`` also
 runs our models, with the knobs from the model config.)
 """
+
+import logging
+import time
 
 import espnet2_glow_wavegan.registry as registry  # importing the package installs the hook
 
@@ -22,6 +26,16 @@ def main(cmd=None):
             super().__init__(*args, noise_scale=noise_scale, speed_control_alpha=speed_control_alpha, **kwargs)
             if isinstance(self.tts, GlowWaveGAN):
                 self.decode_conf.update(noise_scale=noise_scale, length_scale=speed_control_alpha)
+
+        def __call__(self, *args, **kwargs):
+            # Per-utterance real-time factor, in a line that stage 9 reads back.
+            start = time.perf_counter()
+            out = super().__call__(*args, **kwargs)
+            elapsed = time.perf_counter() - start
+            samples = int(out["wav"].numel()) if out.get("wav") is not None else 0
+            if samples:
+                logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({samples} samples at {self.fs} Hz in {elapsed:.4f} s)")
+            return out
 
     # inference() and Text2Speech.from_pretrained() look the class up in the module.
     tts_inference.Text2Speech = Text2Speech

@@ -7,6 +7,8 @@
 #   2 format/resample wavs into dump/raw      6 collect statistics (--collect_stats, aggregate_stats_dirs)
 #   3 speaker ids / speaker embeddings        7 training (espnet2.bin.launch + ${tts_task}_train)
 #   4 length filtering                        8 decoding (tts_inference: wav/, durations, att_ws/)
+#   9 scoring (MCD, log-F0 RMSE, V/UV, RTF)  10 pack (espnet2.bin.pack tts)
+#  11 upload to the Hugging Face hub (--hf_repo; --hf_dry_run true writes the folder only)
 #
 # Two-stage training (Glow-WaveGAN): with --vae_config, stage 7 first trains that model
 # (the WaveGAN VAE) into exp/tts_${vae_tag}, then trains --train_config initialised from it
@@ -34,7 +36,7 @@ SECONDS=0
 
 # General
 stage=1
-stop_stage=8
+stop_stage=10
 skip_data_prep=false
 skip_train=false
 skip_eval=false
@@ -95,6 +97,14 @@ inference_config=""
 inference_args=""
 inference_tag=""
 inference_model=train.total_count.ave.pth
+
+# Scoring, packing, upload
+score_opts=""          # e.g. --spk_similarity_model espnet/voxcelebs12_rawnet3 (online)
+packed_model=""        # default: exp/tts_<tag>/<tag>_<inference model>.zip
+hf_repo=""             # <user>/<name>
+hf_dry_run=false       # true: write the upload folder, send nothing
+hf_example="Hello world."
+corpus_name=""         # for the model card (default: the recipe's folder name)
 
 # Data sets
 train_set=""
@@ -417,6 +427,55 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         log "Stage 8: $(wc -l < "${_dir}/wav/wav.scp") wavs in ${_dir}/wav (list: ${_dir}/wav/wav.scp)"
     done
 fi
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    log "Stage 9: scoring ${tts_exp}/${inference_tag} against the reference wavs"
+    for dset in ${test_sets}; do
+        _dir=${tts_exp}/${inference_tag}/${dset}
+        need "${_dir}/.done"
+        _ref=${data_feats}/${dset}/wav.scp
+        [ -f "${data_feats}/${dset}/.done" ] || _ref=${data_feats}/org/${dset}/wav.scp
+        need "${_ref}"
+        # shellcheck disable=SC2086
+        ${python} -m espnet2_glow_wavegan.recipe.score --ref_scp "${_ref}" --gen_scp "${_dir}/wav/wav.scp" \
+            --out_dir "${_dir}/scores" --decode_logs "${_dir}"/log/tts_inference.*.log ${score_opts}
+    done
+    # shellcheck disable=SC2086
+    ${python} -m espnet2_glow_wavegan.recipe.compare "${tts_exp}" --inference_tag "${inference_tag}" \
+        --inference_model "${inference_model}" --test_sets ${test_sets} --out "${tts_exp}/RESULTS.md" >/dev/null
+    log "Stage 9: per-utterance scores in ${tts_exp}/${inference_tag}/<set>/scores, table in ${tts_exp}/RESULTS.md"
 fi
+fi
+
+[ -n "${packed_model}" ] || packed_model=${tts_exp}/$(basename "${tts_exp}")_${inference_model%.*}.zip
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    log "Stage 10: pack ${packed_model}"
+    need "${tts_exp}/config.yaml" "${tts_exp}/${inference_model}"
+    _opts=""
+    [ ! -f "${tts_exp}/RESULTS.md" ] || _opts+="--option ${tts_exp}/RESULTS.md "
+    [ ! -f "${tts_exp}/images/generator_loss.png" ] || _opts+="--option ${tts_exp}/images "
+    if "${use_sid}"; then need "${data_feats}/spk2sid"; _opts+="--option ${data_feats}/spk2sid "; fi
+    if "${use_spk_embed}"; then
+        # Per-speaker mean embeddings of the training set, to synthesise its voices.
+        ${python} -m espnet2_glow_wavegan.recipe.speaker_means --scp "${dumpdir}/spembs/${train_set}/spembs.scp" \
+            --utt2spk "${data_feats}/${train_set}/utt2spk" --out "${tts_exp}/spk_embeds.npz"
+        _opts+="--option ${tts_exp}/spk_embeds.npz "
+    fi
+    # shellcheck disable=SC2086
+    ${python} -m espnet2.bin.pack tts --train_config "${tts_exp}/config.yaml" \
+        --model_file "${tts_exp}/${inference_model}" ${_opts} --outpath "${packed_model}"
+fi
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+    [ -n "${hf_repo}" ] || die "Stage 11 needs --hf_repo <user>/<name>"
+    need "${packed_model}"
+    [ -n "${corpus_name}" ] || corpus_name=$(basename "$(dirname "$(pwd)")")
+    _out=${tts_exp}/hf_$(echo "${hf_repo}" | tr '/' '_')
+    log "Stage 11: model-zoo folder ${_out} for ${hf_repo} (dry run: ${hf_dry_run})"
+    ${python} -m espnet2_glow_wavegan.recipe.hf_upload --packed "${packed_model}" --hf_repo "${hf_repo}" \
+        --out_dir "${_out}" --dataset "${corpus_name}" --lang "${lang}" --example "${hf_example}" \
+        --dry_run "${hf_dry_run}"
+fi
+
 
 log "Finished stages ${stage}-${stop_stage} in ${SECONDS}s"

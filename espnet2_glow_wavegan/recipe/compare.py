@@ -1,0 +1,87 @@
+"""Tabulate experiments side by side: system, parameters, MCD, log-F0 RMSE, V/UV, RTF.
+
+    python -m espnet2_glow_wavegan.recipe.compare exp/tts_glow_wavegan exp/tts_vits \\
+        --inference_tag decode_train.total_count.ave --test_sets eval1 --out RESULTS_compare.md
+
+Reads each experiment's ``config.yaml``, its model file (parameter counts) and
+the stage-9 ``scores/summary.json`` of every test set; writes a Markdown table
+and the same numbers as JSON next to it.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+# Sub-networks that training needs and synthesis does not.
+TRAINING_ONLY = ("tts.discriminator.", "tts.generator.wavegan.encoder.", "tts.generator.posterior_encoder.")
+
+
+def parameter_counts(model_file: Path):
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    total = synthesis = 0
+    for key, value in state.items():
+        if not key.startswith("tts.") or not torch.is_floating_point(value) or key.endswith(("melmat", "window")):
+            continue
+        if key.split(".")[-1] in ("initialized",):
+            continue
+        total += value.numel()
+        if not key.startswith(TRAINING_ONLY):
+            synthesis += value.numel()
+    return total, synthesis
+
+
+def collect(exp: Path, inference_tag: str, inference_model: str, test_sets):
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    total, synthesis = parameter_counts(exp / inference_model)
+    rows = []
+    for dset in test_sets:
+        summary_file = exp / inference_tag / dset / "scores" / "summary.json"
+        if not summary_file.exists():
+            raise SystemExit(f"ERROR: {summary_file} is missing: run stage 9 for {exp} first")
+        summary = json.loads(summary_file.read_text())
+        rows.append(dict(system=config["tts"], exp=exp.name, test_set=dset, params_total=total,
+                         params_synthesis=synthesis, **summary))
+    return rows
+
+
+def markdown(rows):
+    header = ("| system | exp | test set | params synth. / total | MCD [dB] | log-F0 RMSE | V/UV err. "
+              "| dur. ratio | RTF | utts |\n|---|---|---|---|---|---|---|---|---|---|\n")
+
+    def f(row, key, fmt):
+        value = row.get(key)
+        return fmt.format(value) if value is not None else "-"
+
+    return header + "".join(
+        f"| {r['system']} | {r['exp']} | {r['test_set']} | {r['params_synthesis'] / 1e6:.2f}M / {r['params_total'] / 1e6:.2f}M "
+        f"| {f(r, 'mcd', '{:.2f}')} | {f(r, 'log_f0_rmse', '{:.3f}')} | {f(r, 'vuv_error', '{:.3f}')} "
+        f"| {f(r, 'duration_ratio', '{:.2f}')} | {f(r, 'rtf', '{:.3f}')} | {r['num_utts']} |\n"
+        for r in rows
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exps", type=Path, nargs="+", help="experiment dirs (exp/tts_<tag>)")
+    parser.add_argument("--inference_tag", default="decode_train.total_count.ave")
+    parser.add_argument("--inference_model", default="train.total_count.ave.pth")
+    parser.add_argument("--test_sets", nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="Markdown file (JSON goes next to it)")
+    args = parser.parse_args(argv)
+    rows = [r for exp in args.exps for r in collect(exp, args.inference_tag, args.inference_model, args.test_sets)]
+    table = markdown(rows)
+    notes = ("\nMCD with DTW on 24-order WORLD mel-cepstra (c0 excluded), log-F0 RMSE on frames voiced in "
+             "both, V/UV error, generated/reference duration; RTF = synthesis time / audio time of "
+             "decoding (CPU threads as the decoding jobs had them). Parameters: synthesis = without the "
+             "discriminator and the training-only encoders.\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("# Results\n\n" + table + notes)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Stage 9: score decoded wavs against the references (see espnet2_glow_wavegan.scoring).
+
+Writes ``<out_dir>/utt2<metric>`` per utterance and ``<out_dir>/summary.json``
+with the means (and the real-time factor of decoding when ``--decode_logs``
+are given: total synthesis time / total generated audio, from the RTF lines
+that espnet2_glow_wavegan.bin.tts_inference logs).
+With ``--spk_similarity_model`` (online: the ESPnet speaker model is
+downloaded) it adds the cosine similarity of speaker embeddings.
+"""
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_table
+from espnet2_glow_wavegan.scoring import score_pair
+
+RTF_LINE = re.compile(r"RTF ([0-9.eE+-]+) \((\d+) samples at (\d+) Hz in ([0-9.eE+-]+) s\)")
+
+
+def decoding_rtf(logs):
+    seconds = audio = 0.0
+    for log in logs:
+        for match in RTF_LINE.finditer(Path(log).read_text(errors="replace")):
+            samples, fs, elapsed = int(match.group(2)), int(match.group(3)), float(match.group(4))
+            seconds += elapsed
+            audio += samples / fs
+    return seconds / audio if audio else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref_scp", type=Path, required=True)
+    parser.add_argument("--gen_scp", type=Path, required=True)
+    parser.add_argument("--out_dir", type=Path, required=True)
+    parser.add_argument("--decode_logs", nargs="*", default=[])
+    parser.add_argument("--spk_similarity_model", default="", help="ESPnet speaker model tag (online)")
+    args = parser.parse_args(argv)
+    try:
+        ref, gen = read_table(args.ref_scp), read_table(args.gen_scp)
+        missing = sorted(set(gen) - set(ref))
+        if missing:
+            raise DataError(f"{args.gen_scp}: no reference in {args.ref_scp} for {missing[:5]}")
+        if not gen:
+            raise DataError(f"{args.gen_scp}: no decoded utterances to score")
+        embed = None
+        if args.spk_similarity_model:
+            from espnet2_glow_wavegan.recipe.speaker_info import espnet_embedder
+
+            embed = espnet_embedder(args.spk_similarity_model)
+        scores = {}
+        for utt in sorted(gen):
+            reference, fs = sf.read(ref[utt], dtype="float64")
+            generated, gen_fs = sf.read(gen[utt], dtype="float64")
+            if reference.ndim > 1 or generated.ndim > 1:
+                raise DataError(f"utterance '{utt}': scoring needs mono audio")
+            scores[utt] = score_pair(reference, generated, fs, gen_fs)
+            if embed is not None:
+                a, b = embed(ref[utt]), embed(gen[utt])
+                scores[utt]["spk_similarity"] = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    except DataError as e:
+        die(str(e))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = list(next(iter(scores.values())))
+    summary = {"num_utts": len(scores)}
+    for metric in metrics:
+        write_table(args.out_dir / f"utt2{metric}", {u: f"{s[metric]:.4f}" for u, s in scores.items()})
+        summary[metric] = float(np.nanmean([s[metric] for s in scores.values()]))
+    rtf = decoding_rtf(args.decode_logs)
+    if rtf is not None:
+        summary["rtf"] = rtf
+    (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
