@@ -53,10 +53,14 @@ def assert_consistent_data_dir(d: Path):
     return keys
 
 
+HF_REPO = "test-user/glow-wavegan-ljspeech-mini"
+
+
 @pytest.fixture(scope="module")
 def lj_recipe(tmp_path_factory):
+    """Stages 1-11 (upload as a dry run), then the VITS baseline and the comparison table."""
     recipe = recipe_copy(tmp_path_factory.mktemp("lj"), "ljspeech")
-    proc = run(recipe)
+    proc = run(recipe, "--stop_stage", "11", "--hf_repo", HF_REPO, "--hf_dry_run", "true", "--vits_baseline", "true")
     return recipe, proc
 
 
@@ -180,3 +184,62 @@ def test_aishell3_model_speaks_for_an_unseen_speaker_with_text2speech(aishell_re
     assert out["fs"] == 24000 and out["spks"] == 5 and out["spk_embed_dim"] == 32 and out["finite"]
     assert out["n"] == out["dur"] * 300
     assert out["differs"], "another speaker embedding must change the voice"
+
+
+def test_ljspeech_scores_and_comparison_with_vits(lj_recipe):
+    recipe, _ = lj_recipe
+    import json
+
+    for system in ("glow_wavegan_tiny", "vits_tiny"):
+        out = recipe / "exp" / f"tts_{system}" / "decode_train.total_count.ave" / "eval1" / "scores"
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["num_utts"] == 4
+        for metric in ("mcd", "log_f0_rmse", "vuv_error", "duration_ratio", "rtf"):
+            assert np.isfinite(summary[metric]) and summary[metric] >= 0, (system, metric)
+        assert len(table(out / "utt2mcd")) == 4
+        assert "| eval1 |" in (recipe / "exp" / f"tts_{system}" / "RESULTS.md").read_text()
+    rows = json.loads((recipe / "RESULTS_compare.json").read_text())
+    assert [r["system"] for r in rows] == ["glow_wavegan", "vits"]
+    assert all(r["params_synthesis"] > 0 and np.isfinite(r["mcd"]) and np.isfinite(r["rtf"]) for r in rows)
+    table_md = (recipe / "RESULTS_compare.md").read_text()
+    assert "| glow_wavegan | tts_glow_wavegan_tiny | eval1 |" in table_md and "| vits | tts_vits_tiny | eval1 |" in table_md
+
+
+def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_path):
+    recipe, _ = lj_recipe
+    packed = recipe / "exp/tts_glow_wavegan_tiny/tts_glow_wavegan_tiny_train.total_count.ave.zip"
+    assert packed.exists()
+    moved = tmp_path / "model.zip"  # away from the experiment: only the zip counts
+    shutil.copy(packed, moved)
+    script = textwrap.dedent(
+        f"""
+        import json
+        from espnet2.bin.tts_inference import Text2Speech
+        from espnet2.main_funcs.pack_funcs import unpack
+        files = unpack("{moved}", "{tmp_path / 'unpacked'}")
+        t2s = Text2Speech.from_pretrained(**files)
+        out = t2s("Hello from a packed model.")
+        print(json.dumps({{"keys": sorted(files), "n": out["wav"].numel(), "fs": t2s.fs,
+                          "type": type(t2s.tts).__name__}}))
+        """
+    )
+    import json
+
+    out = json.loads(python_run(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
+    assert out["type"] == "GlowWaveGAN" and out["fs"] == 22050 and out["n"] > 0
+    assert {"train_config", "model_file"} <= set(out["keys"])
+
+
+def test_hugging_face_dry_run_folder(lj_recipe):
+    recipe, proc = lj_recipe
+    folder = recipe / "exp/tts_glow_wavegan_tiny" / ("hf_" + HF_REPO.replace("/", "_"))
+    assert "dry run" in proc.stdout + proc.stderr
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "text-to-speech" in card and "- espnet" in card
+    assert "pip install espnet2-glow-wavegan" in card and "Text2Speech(" in card
+    assert "| glow_wavegan |" in card and "tts: glow_wavegan" in card
+    import yaml
+
+    meta = yaml.safe_load((folder / "meta.yaml").read_text())
+    assert (folder / meta["files"]["model_file"]).exists()  # the averaged model the symlink named
+    assert (folder / meta["yaml_files"]["train_config"]).exists()
