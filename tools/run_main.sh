@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Main job: the LJSpeech Glow-WaveGAN recipe end to end (stages 1-8), on the bundled mini
+# Main job: the LJSpeech Glow-WaveGAN recipe end to end (stages 1-10), on the bundled mini
 # corpus unless LJSPEECH is set (see egs2/ljspeech/tts1/db.sh). Sets up the environment
 # first. Extra arguments go to run.sh, e.g. `tools/run_main.sh --stage 8`.
 set -euo pipefail
@@ -12,3 +12,4 @@ echo "Synthesized speech (one wav per test utterance, listed in wav.scp):"
 find "$(pwd)/exp" -path '*decode*' -name wav.scp | sort | while read -r scp; do
     echo "  $(dirname "${scp}")  ($(wc -l < "${scp}") wavs)"
 done
+find "$(pwd)/exp" -maxdepth 2 -name RESULTS.md | sort | sed 's/^/Scores: /'
