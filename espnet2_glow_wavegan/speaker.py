@@ -32,12 +32,24 @@ class SpeakerCondition(torch.nn.Module):
         if self.spks:
             if sids is None:
                 raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
-            g = self.global_emb(sids.view(-1)).unsqueeze(-1)
+            sids = sids.view(-1).long()
+            if ((sids < 0) | (sids >= self.spks)).any():
+                raise ValueError(
+                    f"speaker id {sids.tolist()} is outside the speaker table 0..{self.spks - 1} "
+                    "(spk2sid of the training data; 0 is <unk>)"
+                )
+            g = self.global_emb(sids).unsqueeze(-1)
         if self.spk_embed_dim:
             if spembs is None:
                 raise ValueError(
                     f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
                 )
-            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs)).unsqueeze(-1)
+            if spembs.size(-1) != self.spk_embed_dim:
+                raise ValueError(
+                    f"speaker embedding has {spembs.size(-1)} dimensions, the model takes {self.spk_embed_dim}"
+                )
+            if not torch.isfinite(spembs).all():
+                raise ValueError("speaker embedding contains NaN or Inf")
+            g_ = self.spemb_proj(torch.nn.functional.normalize(spembs.view(-1, self.spk_embed_dim))).unsqueeze(-1)
             g = g_ if g is None else g + g_
         return g

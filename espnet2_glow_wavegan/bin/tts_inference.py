@@ -3,8 +3,9 @@
 ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
 only to the model classes it knows (VITS). This wrapper runs ESPnet's own
 ``main`` unchanged, except that for a ``glow_wavegan`` model those two options
-set its ``noise_scale`` and ``length_scale``, and that every utterance logs its
-real-time factor (``RTF x (n samples at fs Hz in t s)``). Everything else,
+set its ``noise_scale`` and ``length_scale``, the model file is read with
+weights-only unpickling before ESPnet loads it (see espnet2_glow_wavegan.safe_load),
+and every utterance logs its real-time factor (``RTF x (n samples at fs Hz in t s)``). Everything else,
 options and outputs, is ESPnet's. (The stock ``python -m espnet2.bin.tts_inference`` also
 runs our models, with the knobs from the model config.)
 """
@@ -21,8 +22,12 @@ def main(cmd=None):
 
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
 
+    from espnet2_glow_wavegan.safe_load import check_model_file
+
     class Text2Speech(tts_inference.Text2Speech):
         def __init__(self, *args, noise_scale: float = 0.667, speed_control_alpha: float = 1.0, **kwargs):
+            if kwargs.get("model_file") is not None:
+                check_model_file(kwargs["model_file"])  # weights-only read before ESPnet unpickles it
             super().__init__(*args, noise_scale=noise_scale, speed_control_alpha=speed_control_alpha, **kwargs)
             if isinstance(self.tts, GlowWaveGAN):
                 self.decode_conf.update(noise_scale=noise_scale, length_scale=speed_control_alpha)

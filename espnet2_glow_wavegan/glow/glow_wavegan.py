@@ -21,6 +21,8 @@ from espnet2_glow_wavegan.wavegan.loss import (
 from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
 
 TRAINING_PHASES = ("prior", "joint")
+# ESPnet token lists put <blank> at 0 and <unk> at 1 (espnet2.bin.tokenize_text --add_symbol).
+UNK_ID = 1
 
 
 class GlowWaveGANGenerator(torch.nn.Module):
@@ -79,6 +81,7 @@ class GlowWaveGAN(AbsGANTTS):
         joint_noise_scale: float = 0.667,
         noise_scale: float = 0.667,
         length_scale: float = 1.0,
+        decode_chunk_frames: int = 1000,
         cache_generator_outputs: bool = True,
     ):
         """Initialize GlowWaveGAN.
@@ -103,6 +106,8 @@ class GlowWaveGAN(AbsGANTTS):
                 fine-tuned on in ``joint`` (the synthesis default).
             noise_scale: Default prior temperature at synthesis.
             length_scale: Default duration multiplier at synthesis (> 1: slower).
+            decode_chunk_frames: Synthesis decodes longer latents in chunks of this many
+                frames (bounded memory for very long text); 0 decodes in one pass.
             cache_generator_outputs: Reuse the first turn's decoder output in the second.
         """
         super().__init__()
@@ -126,6 +131,7 @@ class GlowWaveGAN(AbsGANTTS):
         self.joint_noise_scale = joint_noise_scale
         self.noise_scale = noise_scale
         self.length_scale = length_scale
+        self.decode_chunk_frames = decode_chunk_frames
         self.cache_generator_outputs = cache_generator_outputs
         self._cache = None
         if training_phase == "joint":
@@ -300,6 +306,13 @@ class GlowWaveGAN(AbsGANTTS):
         noise_scale = self.noise_scale if noise_scale is None else noise_scale
         length_scale = self.length_scale if length_scale is None else length_scale
         wavegan, prior = self.generator.wavegan, self.generator.prior
+        if text.numel() == 0:
+            raise ValueError("the input text is empty after the text front end: nothing to synthesise")
+        if bool((text == UNK_ID).all()):
+            raise ValueError(
+                "every symbol of the input text is unknown to the model (all <unk>): check the language, "
+                "the text cleaner and the g2p of the model's config"
+            )
         text = text.view(1, -1)
         text_lengths = torch.tensor([text.size(1)], device=text.device)
         g = prior.speaker_condition(
@@ -318,10 +331,14 @@ class GlowWaveGAN(AbsGANTTS):
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
         z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale)
-        wav = wavegan.decode(z, g=wavegan.speaker_condition(
-            sids.view(1) if sids is not None else None,
-            spembs.view(1, -1) if spembs is not None else None,
-        ))
+        wav = wavegan.decode(
+            z,
+            g=wavegan.speaker_condition(
+                sids.view(1) if sids is not None else None,
+                spembs.view(1, -1) if spembs is not None else None,
+            ),
+            chunk_frames=self.decode_chunk_frames,
+        )
         return dict(
             wav=wav.view(-1),
             duration=durations[0],

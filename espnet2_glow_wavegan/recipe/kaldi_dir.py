@@ -98,3 +98,41 @@ def replace_dir(staging: Path, target: Path) -> None:
 def die(message: str) -> "NoReturn":  # noqa: F821
     print(f"ERROR: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def check_data_dir(path: Path) -> int:
+    """Check a data dir before use: readable UTF-8 tables, the same utterances everywhere,
+    non-empty text. Returns the number of utterances; raises DataError naming the problem."""
+    path = Path(path)
+    wav_scp = read_table(path / "wav.scp")
+    segments = read_table(path / "segments", allow_missing=True)
+    utts = set(segments) if segments else set(wav_scp)
+    if segments:
+        missing_rec = sorted({v.split()[0] for v in segments.values()} - set(wav_scp))
+        if missing_rec:
+            raise DataError(f"{path}/segments: recordings missing from wav.scp: {missing_rec[:5]}")
+    for name in ("text", "utt2spk"):
+        table = read_table(path / name)
+        only_here, only_audio = sorted(set(table) - utts), sorted(utts - set(table))
+        if only_here:
+            raise DataError(f"{path}/{name}: utterances with no audio in wav.scp: {only_here[:5]}")
+        if only_audio:
+            raise DataError(f"{path}/{name}: no entry for utterances in wav.scp: {only_audio[:5]}")
+        if name == "text":
+            empty = sorted(u for u, t in table.items() if not t.strip())
+            if empty:
+                raise DataError(f"{path}/text: empty or whitespace-only text for {empty[:5]}")
+    return len(utts)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="check Kaldi-style data dirs")
+    parser.add_argument("--check", type=Path, nargs="+", required=True)
+    args = parser.parse_args()
+    try:
+        for d in args.check:
+            print(f"{d}: {check_data_dir(d)} utterances, consistent")
+    except DataError as e:
+        die(str(e))

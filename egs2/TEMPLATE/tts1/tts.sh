@@ -184,6 +184,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             continue
         fi
         need "data/${dset}/wav.scp" "data/${dset}/text" "data/${dset}/utt2spk"
+        ${python} -m espnet2_glow_wavegan.recipe.kaldi_dir --check "data/${dset}" >/dev/null
         rm -rf "${_out}"
         mkdir -p "${_out}/split"
         if [ -f "data/${dset}/segments" ]; then _keys=data/${dset}/segments; else _keys=data/${dset}/wav.scp; fi
