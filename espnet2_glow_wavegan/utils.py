@@ -7,3 +7,21 @@ def frame_mask(lengths: torch.Tensor, frames: int, dtype: torch.dtype = torch.fl
     """(B, 1, frames) mask, 1 on the first ``lengths[b]`` frames, on ``lengths``' device."""
     steps = torch.arange(frames, device=lengths.device)
     return (steps[None] < lengths[:, None]).unsqueeze(1).to(dtype)
+
+
+def is_distributed() -> bool:
+    """True inside a torch.distributed process group (ESPnet's DDP training)."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def zero_touching(module: torch.nn.Module) -> torch.Tensor:
+    """A zero that depends on every trainable parameter of ``module``.
+
+    Added to a GAN turn's loss, it gives the parameters the turn does not train a zero
+    gradient: DDP expects a gradient for every trainable parameter in each backward pass,
+    and ESPnet's GANTrainer zeroes all gradients after every turn, so nothing else changes.
+    """
+    trainable = [p.reshape(-1)[0] for p in module.parameters() if p.requires_grad]
+    if not trainable:
+        return torch.zeros(())
+    return torch.stack(trainable).sum() * 0.0

@@ -10,7 +10,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.prior import FlowPrior
-from espnet2_glow_wavegan.utils import frame_mask
+from espnet2_glow_wavegan.utils import frame_mask, is_distributed, zero_touching
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -201,7 +201,8 @@ class GlowWaveGAN(AbsGANTTS):
             raise ValueError("glow_wavegan needs the raw waveform: the batch has no 'speech'")
         batch_size = text.size(0)
         if self.training_phase == "prior" and not forward_generator:
-            loss, stats = self._idle_turn(), dict(discriminator_loss=0.0)
+            # Nothing to learn, but ESPnet's GANTrainer backpropagates every turn.
+            loss, stats = zero_touching(self), dict(discriminator_loss=0.0)
             optim_idx = 1
         else:
             outs, reuse_cache = self._generator_outputs(text, text_lengths, speech, speech_lengths, sids, spembs)
@@ -216,14 +217,11 @@ class GlowWaveGAN(AbsGANTTS):
         loss, stats, weight = force_gatherable((loss, stats, batch_size), speech.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
 
-    def _idle_turn(self) -> torch.Tensor:
-        # Nothing to learn, but ESPnet's GANTrainer backpropagates every turn and DDP
-        # expects a gradient for every trainable parameter: a zero that touches them all.
-        trainable = [p.reshape(-1)[0] for p in self.parameters() if p.requires_grad]
-        return torch.stack(trainable).sum() * 0.0
-
     def _generator_outputs(self, text, text_lengths, speech, speech_lengths, sids, spembs):
-        if self.cache_generator_outputs and self._cache is not None:
+        # Only the joint phase has a discriminator turn that reuses these outputs, and
+        # under DDP each turn's backward must go through that turn's own forward.
+        use_cache = self.cache_generator_outputs and self.training_phase == "joint" and not is_distributed()
+        if use_cache and self._cache is not None:
             return self._cache, True
         wavegan, prior = self.generator.wavegan, self.generator.prior
         with torch.no_grad():
@@ -233,8 +231,7 @@ class GlowWaveGAN(AbsGANTTS):
         outs = {"prior": prior_out}
         if self.training_phase == "joint":
             outs.update(self._decode_prior_latent(prior_out, speech, sids, spembs, g))
-        # Only the joint phase has a discriminator turn that reuses these outputs.
-        if self.training and self.cache_generator_outputs and self.training_phase == "joint":
+        if self.training and use_cache:
             self._cache = outs
         return outs, False
 
@@ -268,7 +265,8 @@ class GlowWaveGAN(AbsGANTTS):
         return loss, stats
 
     def _discriminator_losses(self, outs):
-        return self.gan_loss.discriminator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
+        loss, stats = self.gan_loss.discriminator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
+        return loss + zero_touching(self.generator), stats  # DDP: every parameter gets a gradient
 
     def inference(
         self,

@@ -8,6 +8,7 @@ from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.utils import is_distributed, zero_touching
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -179,6 +180,7 @@ class WaveGANVAE(AbsGANTTS):
             optim_idx = 0
         else:
             loss, stats = self.gan_loss.discriminator_loss(self.discriminator, wav_hat, wav_real)
+            loss = loss + zero_touching(self.generator)  # DDP: every parameter gets a gradient
             optim_idx = 1
         if reuse_cache or not self.training:
             self._cache = None
@@ -186,10 +188,12 @@ class WaveGANVAE(AbsGANTTS):
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
 
     def _generator_outputs(self, speech, speech_lengths, sids, spembs):
-        if self.cache_generator_outputs and self._cache is not None:
+        # Under DDP each turn's backward must go through that turn's own forward.
+        use_cache = self.cache_generator_outputs and not is_distributed()
+        if use_cache and self._cache is not None:
             return self._cache, True
         outs = self.generator(speech, speech_lengths, sids=sids, spembs=spembs)
-        if self.training and self.cache_generator_outputs:
+        if self.training and use_cache:
             self._cache = outs
         return outs, False
 

@@ -345,6 +345,15 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
     shapes+=" --valid_shape_file ${tts_stats_dir}/valid/text_shape.${token_type}"
     shapes+=" --valid_shape_file ${tts_stats_dir}/valid/speech_shape"
     echo "${run_args}" > "${exp_dir}/run.sh"
+    # ESPnet writes checkpoint.pth in place: a job killed while writing it leaves a
+    # truncated file that would make the resume crash. Keep it aside and say so.
+    if [ -f "${exp_dir}/checkpoint.pth" ] && ! ${python} -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).testzip()' \
+            "${exp_dir}/checkpoint.pth" 2>/dev/null; then
+        _aside=${exp_dir}/checkpoint.pth.truncated.$(date +%s)
+        mv "${exp_dir}/checkpoint.pth" "${_aside}"
+        die "${exp_dir}/checkpoint.pth was truncated (the job was killed while saving it); moved to ${_aside}." \
+            "Rerun to train ${exp_dir} again from epoch 1 (its *epoch.pth files will be replaced as it goes)."
+    fi
     log "Training ${exp_dir} (log: ${exp_dir}/train.log)"
     # shellcheck disable=SC2046,SC2086
     ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${exp_dir}")" \
