@@ -25,3 +25,21 @@ def zero_touching(module: torch.nn.Module) -> torch.Tensor:
     if not trainable:
         return torch.zeros(())
     return torch.stack(trainable).sum() * 0.0
+
+
+def check_finite(loss: torch.Tensor, stats: dict, model: torch.nn.Module, generator_turn: bool) -> None:
+    """Stop training on a NaN/Inf loss, naming the turn, the step and the loss terms.
+
+    ESPnet's GANTrainer only skips non-finite *gradients*, and only with grad_clip > 0;
+    a non-finite loss would otherwise go on to corrupt the weights.
+    """
+    if not model.training:
+        return
+    model._train_turns = getattr(model, "_train_turns", 0) + 1
+    if not torch.isfinite(loss).all():
+        terms = ", ".join(f"{k}={float(v):.4g}" for k, v in stats.items())
+        raise FloatingPointError(
+            f"non-finite {'generator' if generator_turn else 'discriminator'} loss at training turn "
+            f"{model._train_turns} of this run ({terms}). Resume from the last checkpoint with a lower "
+            "learning rate, or look for broken audio in this run's batches."
+        )

@@ -243,3 +243,14 @@ def test_hugging_face_dry_run_folder(lj_recipe):
     meta = yaml.safe_load((folder / "meta.yaml").read_text())
     assert (folder / meta["files"]["model_file"]).exists()  # the averaged model the symlink named
     assert (folder / meta["yaml_files"]["train_config"]).exists()
+
+
+def test_truncated_checkpoint_is_set_aside_with_a_message(lj_recipe):
+    recipe, _ = lj_recipe
+    exp = recipe / "exp/tts_broken"
+    exp.mkdir()
+    (exp / "checkpoint.pth").write_bytes(b"PK\x03\x04 truncated")
+    proc = run(recipe, "--stage", "7", "--stop_stage", "7", "--train_vae", "false", "--tag", "broken",
+               "--train_config", "conf/tuning/train_glow_wavegan_tiny.yaml", check=False)
+    assert proc.returncode != 0 and "checkpoint.pth was truncated" in proc.stderr
+    assert not (exp / "checkpoint.pth").exists() and list(exp.glob("checkpoint.pth.truncated.*"))

@@ -196,3 +196,27 @@ def test_non_utf8_metadata_is_named(tmp_path):
     )
     assert proc.returncode == 1 and "metadata.csv:2: not valid UTF-8" in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_non_finite_loss_stops_training_with_the_turn_named():
+    from test_wavegan import tiny_model
+
+    model = tiny_model().train()
+    speech = torch.randn(1, 256 * 24) * 0.1
+    speech[0, 100] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"non-finite discriminator loss at training turn 1 .*discriminator_loss=nan"):
+        model(text=torch.ones(1, 3, dtype=torch.long), text_lengths=torch.tensor([3]), speech=speech,
+              speech_lengths=torch.tensor([speech.size(1)]), forward_generator=False)
+
+
+def test_text_the_token_list_cannot_express_is_named(tmp_path):
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("\n".join(["<blank>", "<unk>", "<space>", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ.", "<sos/eos>"]) + "\n")
+    good, bad = tmp_path / "good_text", tmp_path / "bad_text"
+    good.write_text("u1 HELLO THERE.\n")
+    bad.write_text("u1 HELLO.\nu2 今天天气很好\n")
+    base = [sys.executable, "-m", "espnet2_glow_wavegan.recipe.check_tokens", "--token_list", str(tokens),
+            "--token_type", "char", "--cleaner", "none", "--text"]
+    assert subprocess.run(base + [str(good)], capture_output=True, text=True).returncode == 0
+    proc = subprocess.run(base + [str(good), str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1 and str(bad) in proc.stderr and "['u2']" in proc.stderr and "all <unk>" in proc.stderr

@@ -10,7 +10,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.prior import FlowPrior
-from espnet2_glow_wavegan.utils import frame_mask, is_distributed, zero_touching
+from espnet2_glow_wavegan.utils import check_finite, frame_mask, is_distributed, zero_touching
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -214,6 +214,7 @@ class GlowWaveGAN(AbsGANTTS):
                 optim_idx = 1
             if reuse_cache or not self.training:
                 self._cache = None
+        check_finite(loss, stats, self, forward_generator)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), speech.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
 

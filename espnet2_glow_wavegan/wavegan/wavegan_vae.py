@@ -8,7 +8,7 @@ from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
-from espnet2_glow_wavegan.utils import is_distributed, zero_touching
+from espnet2_glow_wavegan.utils import check_finite, is_distributed, zero_touching
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -184,6 +184,7 @@ class WaveGANVAE(AbsGANTTS):
             optim_idx = 1
         if reuse_cache or not self.training:
             self._cache = None
+        check_finite(loss, stats, self, forward_generator)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
 

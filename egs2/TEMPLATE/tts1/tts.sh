@@ -277,6 +277,14 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             --add_symbol "${blank}:0" --add_symbol "${oov}:1" --add_symbol "${sos_eos}:-1"
         mark_done "${token_listdir}"
     fi
+    # Every set's text must be expressible with the token list (no all-<unk> utterance).
+    _texts=""
+    for dset in ${uniq_sets}; do
+        if [ -f "${data_feats}/${dset}/text" ]; then _texts+=" ${data_feats}/${dset}/text"; else _texts+=" ${data_feats}/org/${dset}/text"; fi
+    done
+    # shellcheck disable=SC2086
+    ${python} -m espnet2_glow_wavegan.recipe.check_tokens --token_list "${token_list}" --token_type "${token_type}" \
+        --cleaner "${cleaner}" --g2p "${g2p}" --text ${_texts}
 fi
 else
     log "Skip the data preparation stages"

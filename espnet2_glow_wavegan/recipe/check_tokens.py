@@ -1,0 +1,53 @@
+"""After stage 5: find utterances whose text the token list cannot represent at all.
+
+ESPnet maps unknown symbols to <unk> silently; an utterance made only of <unk>
+(another script, a wrong cleaner/g2p for the language) trains and decodes
+garbage. Each such utterance is named with its file, and the share of <unk>
+tokens per set is reported.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--token_list", required=True)
+    parser.add_argument("--token_type", required=True)
+    parser.add_argument("--cleaner", default="none")
+    parser.add_argument("--g2p", default="none")
+    parser.add_argument("--text", type=Path, nargs="+", required=True, help="Kaldi text files to check")
+    args = parser.parse_args(argv)
+    from espnet2.text.build_tokenizer import build_tokenizer
+    from espnet2.text.cleaner import TextCleaner
+    from espnet2.text.token_id_converter import TokenIDConverter
+
+    none = lambda v: None if v in ("none", "", None) else v  # noqa: E731
+    cleaner = TextCleaner(none(args.cleaner))
+    tokenizer = build_tokenizer(args.token_type, g2p_type=none(args.g2p))
+    converter = TokenIDConverter(args.token_list)
+    unk = converter.token2id["<unk>"]
+    try:
+        for text_file in args.text:
+            bad, unknown, total = [], 0, 0
+            for utt, text in read_table(text_file).items():
+                ids = converter.tokens2ids(tokenizer.text2tokens(cleaner(text)))
+                unknown += sum(i == unk for i in ids)
+                total += len(ids)
+                if not ids or all(i == unk for i in ids):
+                    bad.append(utt)
+            if bad:
+                raise DataError(
+                    f"{text_file}: the text of {len(bad)} utterance(s) has no symbol of {args.token_list} "
+                    f"(all <unk>): {bad[:5]}; check the cleaner/g2p for this language, or remove them"
+                )
+            print(f"{text_file}: {100.0 * unknown / max(total, 1):.2f}% <unk> tokens", file=sys.stderr)
+    except DataError as e:
+        die(str(e))
+
+
+if __name__ == "__main__":
+    main()
