@@ -269,6 +269,17 @@ class GlowWaveGAN(AbsGANTTS):
         loss, stats = self.gan_loss.discriminator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
         return loss + zero_touching(self.generator), stats  # DDP: every parameter gets a gradient
 
+    def optimize_for_inference(self) -> "GlowWaveGAN":
+        """Fold weight normalisation of the decoder and the flow into plain weights.
+
+        Synthesis then skips recomputing every normalised weight per call. Irreversible and
+        for synthesis only (the state dict changes): e.g. ``t2s.tts.optimize_for_inference()``.
+        Outputs match the unoptimised model to float rounding (tested).
+        """
+        self.generator.wavegan.decoder.remove_weight_norm()
+        self.generator.prior.flow.remove_weight_norm()
+        return self.eval()
+
     def inference(
         self,
         text: torch.Tensor,

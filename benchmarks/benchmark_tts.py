@@ -1,0 +1,212 @@
+"""Speed, memory and size of glow_wavegan against ESPnet's VITS, measured in one run.
+
+    .venv/bin/python benchmarks/benchmark_tts.py                # paper-size LJSpeech configs, CPU
+    .venv/bin/python benchmarks/benchmark_tts.py --tiny         # tiny configs (CI smoke test)
+    .venv/bin/python benchmarks/benchmark_tts.py --device cuda  # the same on a GPU
+
+Each measurement runs in its own subprocess (so peak RSS is per measurement) on the same
+inputs: random weights (the configs' architectures), token sequences of 20/80/250 tokens
+with every token forced to 4 latent frames, so both systems synthesise the same amount of
+audio and an untrained duration predictor flatters neither. Synthesis: batch 1, median of
+--runs after --warmup; RTF = time / audio seconds. Training: one generator + discriminator
+turn pair (ESPnet's GANTrainer step) at the same batch and segment size. Writes
+benchmarks/results/benchmark.{md,json}.
+"""
+
+import argparse
+import copy
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "egs2/ljspeech/tts1/conf/tuning"
+LENGTHS = {"short": 20, "medium": 80, "long": 250}
+FRAMES_PER_TOKEN = 4
+VOCAB = 60
+
+
+def load(name):
+    import yaml
+
+    return copy.deepcopy(yaml.safe_load((CONF / name).read_text()))
+
+
+def build(system, tiny):
+    import torch
+    from espnet2.gan_tts.vits import VITS
+
+    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+    from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
+
+    suffix = "_tiny" if tiny else ""
+    torch.manual_seed(0)
+    if system.startswith("glow_wavegan"):
+        return GlowWaveGAN(idim=VOCAB, odim=1, **load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"])
+    if system == "wavegan_vae":
+        return WaveGANVAE(idim=VOCAB, odim=1, **load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"])
+    conf = load(f"train_vits{suffix}.yaml")
+    odim = conf["feats_extract_conf"]["n_fft"] // 2 + 1
+    return VITS(idim=VOCAB, odim=odim, **conf["tts_conf"])
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def measure(args):
+    """Child process: one measurement, printed as JSON."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    model = build(args.system, args.tiny).to(device)
+    result = {}
+    if args.task == "synthesis":
+        model.eval()
+        if args.system == "glow_wavegan_optimized":
+            model.optimize_for_inference()
+        n = LENGTHS[args.length]
+        text = torch.randint(2, VOCAB - 1, (n,), device=device)
+        durations = torch.full((n,), FRAMES_PER_TOKEN, device=device)
+        times = []
+        with torch.inference_mode():
+            for i in range(args.warmup + args.runs):
+                torch.manual_seed(0)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                out = model.inference(text, durations=durations, noise_scale=0.667)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if i >= args.warmup:
+                    times.append(time.perf_counter() - start)
+        fs = model.fs
+        audio = out["wav"].numel() / fs
+        result.update(seconds=statistics.median(times), audio_seconds=audio, rtf=statistics.median(times) / audio)
+    else:
+        model.train()
+        batch, seconds = 2, 2.0
+        fs = model.fs
+        speech = torch.randn(batch, int(seconds * fs), device=device) * 0.1
+        text = torch.randint(2, VOCAB - 1, (batch, 40), device=device)
+        data = dict(text=text, text_lengths=torch.full((batch,), 40, device=device), speech=speech,
+                    speech_lengths=torch.full((batch,), speech.size(1), device=device))
+        if args.system == "vits":
+            from espnet2.tts.feats_extract.linear_spectrogram import LinearSpectrogram
+
+            conf = load(f"train_vits{'_tiny' if args.tiny else ''}.yaml")["feats_extract_conf"]
+            feats, feats_lengths = LinearSpectrogram(**conf).to(device)(speech, data["speech_lengths"])
+            data.update(feats=feats, feats_lengths=feats_lengths)
+        optims = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad] or [torch.zeros(1, requires_grad=True)], lr=1e-4)
+                  for m in (model.generator, model.discriminator)]
+        times = []
+        for i in range(args.warmup + args.runs):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for forward_generator, optim in ((False, optims[1]), (True, optims[0])):
+                out = model(**data, forward_generator=forward_generator)
+                optim.zero_grad()
+                out["loss"].backward()
+                optim.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+        result.update(seconds=statistics.median(times))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print("RESULT " + json.dumps(result))
+
+
+def child(args, **kw):
+    cmd = [sys.executable, __file__, "--child", "--device", args.device, "--threads", str(args.threads),
+           "--runs", str(args.runs), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"benchmark child {kw} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def parameter_table(tiny):
+    glow, vits = build("glow_wavegan", tiny), build("vits", tiny)
+    p, w = glow.generator.prior, glow.generator.wavegan
+    g = vits.generator
+    return {
+        "glow_wavegan": {"text encoder + duration": count(p.text_encoder) + count(p.stats_proj) + count(p.duration_predictor),
+                         "flow": count(p.flow), "decoder": count(w.decoder), "encoder (training only)": count(w.encoder),
+                         "discriminator (training only)": count(glow.discriminator)},
+        "vits": {"text encoder + duration": count(g.text_encoder) + count(g.duration_predictor), "flow": count(g.flow),
+                 "decoder": count(g.decoder), "encoder (training only)": count(g.posterior_encoder),
+                 "discriminator (training only)": count(vits.discriminator)},
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--length", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure(args)
+        return
+    systems = ["glow_wavegan", "glow_wavegan_optimized", "vits"]
+    results = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                           "device": args.device, "threads": args.threads, "configs": "tiny" if args.tiny else "paper-size LJSpeech"},
+               "synthesis": {}, "training": {}, "parameters": parameter_table(args.tiny)}
+    for length in LENGTHS:
+        for system in systems:
+            results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
+            print(length, system, results["synthesis"][length][system], flush=True)
+    if not args.skip_training:
+        for system in ("wavegan_vae", "glow_wavegan", "vits"):
+            results["training"][system] = child(args, system=system, task="training")
+            print("train", system, results["training"][system], flush=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = render(results)
+    (args.out_dir / "benchmark.md").write_text(md)
+    print(md)
+
+
+def render(r):
+    m = r["machine"]
+    out = [f"Machine: {m['platform']}, {m['processor']}, device {m['device']}, {m['threads']} threads; configs: {m['configs']}.\n",
+           "| synthesis (batch 1) | tokens | audio [s] | glow_wavegan RTF | glow_wavegan optimized RTF | VITS RTF | VITS / glow optimized | peak RSS glow opt. / VITS [MB] |",
+           "|---|---|---|---|---|---|---|---|"]
+    for length, row in r["synthesis"].items():
+        g, o, v = row["glow_wavegan"], row["glow_wavegan_optimized"], row["vits"]
+        out.append(f"| {length} | {LENGTHS[length]} | {o['audio_seconds']:.2f} | {g['rtf']:.3f} | {o['rtf']:.3f} | {v['rtf']:.3f} "
+                   f"| {v['rtf'] / o['rtf']:.2f}x | {o['peak_rss_mb']:.0f} / {v['peak_rss_mb']:.0f} |")
+    if r["training"]:
+        t = r["training"]
+        out += ["", "| training step (D + G turn, batch 2 x 2 s) | seconds | vs VITS | peak RSS [MB] |", "|---|---|---|---|"]
+        for system, label in (("wavegan_vae", "wavegan_vae (stage 1)"), ("glow_wavegan", "glow_wavegan prior (stage 2)"), ("vits", "VITS")):
+            out.append(f"| {label} | {t[system]['seconds']:.3f} | {t[system]['seconds'] / t['vits']['seconds']:.2f}x | {t[system]['peak_rss_mb']:.0f} |")
+    out += ["", "| parameters [M] | " + " | ".join(r["parameters"]["vits"]) + " |", "|---|" + "---|" * len(r["parameters"]["vits"])]
+    for system, row in r["parameters"].items():
+        out.append(f"| {system} | " + " | ".join(f"{v / 1e6:.2f}" for v in row.values()) + " |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
