@@ -77,7 +77,8 @@ def main(argv=None):
         raise SystemExit(f"ERROR: --hf_repo '{args.hf_repo}' must look like <user>/<name>")
     if not args.packed.exists():
         raise SystemExit(f"ERROR: {args.packed} is missing: run stage 10 first")
-    if args.out_dir.exists():
+    if args.out_dir.exists():  # a folder this stage made earlier from an older pack
+        print(f"replacing {args.out_dir} (written by an earlier stage 11)")
         shutil.rmtree(args.out_dir)
     args.out_dir.mkdir(parents=True)
     with zipfile.ZipFile(args.packed) as z:

@@ -1,15 +1,24 @@
 """Kaldi-style data directories: read, check and write them without losing data."""
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 
 class DataError(Exception):
     """Bad input data; the message names the file, the utterance and the problem."""
+
+
+def utf8_lines(path: Path):
+    """Yield (line number, line without newline); bad UTF-8 raises a DataError naming the line."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def read_table(path: Path, allow_missing: bool = False) -> Dict[str, str]:
@@ -20,18 +29,13 @@ def read_table(path: Path, allow_missing: bool = False) -> Dict[str, str]:
             return {}
         raise DataError(f"{path}: missing file")
     table = {}
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
-            if not line.strip():
-                continue
-            key, _, value = line.partition(" ")
-            if key in table:
-                raise DataError(f"{path}:{number}: utterance '{key}' appears twice")
-            table[key] = value.strip()
+    for number, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        key, _, value = line.partition(" ")
+        if key in table:
+            raise DataError(f"{path}:{number}: utterance '{key}' appears twice")
+        table[key] = value.strip()
     return table
 
 
@@ -76,23 +80,6 @@ def write_data_dir(
     write_table(path / "spk2utt", spk2utt(utt2spk))
     if segments:
         write_table(path / "segments", segments)
-
-
-def refuse_to_overwrite(paths: Iterable[Path], what: str) -> None:
-    """Stop if any output exists: rerunning a stage must not silently replace results."""
-    existing = [str(p) for p in paths if Path(p).exists()]
-    if existing:
-        raise DataError(
-            f"{what}: {', '.join(existing)} already exist(s); remove them (or pass --overwrite true) to redo this step"
-        )
-
-
-def replace_dir(staging: Path, target: Path) -> None:
-    """Move a finished staging folder into place."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staging, target)
 
 
 def die(message: str) -> "NoReturn":  # noqa: F821

@@ -11,7 +11,7 @@ file (the audio is not rewritten).
 import argparse
 from pathlib import Path
 
-from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, write_data_dir
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, utf8_lines, write_data_dir
 
 
 def read_content(split_dir: Path):
@@ -19,26 +19,22 @@ def read_content(split_dir: Path):
     if not content.exists():
         raise DataError(f"{content}: missing file (is {split_dir.parent} an AISHELL-3 folder?)")
     rows = []
-    with open(content, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise DataError(f"{content}:{number}: not valid UTF-8 ({e.reason})") from None
-            if not line:
-                continue
-            name, _, transcript = line.partition("\t")
-            if not name.endswith(".wav") or not transcript:
-                raise DataError(f"{content}:{number}: expected '<name>.wav<TAB>hanzi pinyin ...', got {line!r}")
-            tokens = transcript.split()
-            hanzi = "".join(tokens[0::2])
-            utt, spk = name[: -len(".wav")], name[:7]
-            if not hanzi:
-                raise DataError(f"{content}:{number}: utterance '{utt}' has empty text")
-            wav = split_dir / "wav" / spk / name
-            if not wav.exists():
-                raise DataError(f"{content}:{number}: utterance '{utt}': audio {wav} does not exist")
-            rows.append((utt, spk, str(wav.resolve()), hanzi))
+    for number, line in utf8_lines(content):
+        line = line.strip()
+        if not line:
+            continue
+        name, _, transcript = line.partition("\t")
+        if not name.endswith(".wav") or not transcript:
+            raise DataError(f"{content}:{number}: expected '<name>.wav<TAB>hanzi pinyin ...', got {line!r}")
+        tokens = transcript.split()
+        hanzi = "".join(tokens[0::2])
+        utt, spk = name[: -len(".wav")], name[:7]
+        if not hanzi:
+            raise DataError(f"{content}:{number}: utterance '{utt}' has empty text")
+        wav = split_dir / "wav" / spk / name
+        if not wav.exists():
+            raise DataError(f"{content}:{number}: utterance '{utt}': audio {wav} does not exist")
+        rows.append((utt, spk, str(wav.resolve()), hanzi))
     return sorted(rows)
 
 

@@ -7,7 +7,7 @@ Writes ``<out>/{tr_no_dev,dev,eval1}``; the last ``2 * num_heldout`` utterances
 import argparse
 from pathlib import Path
 
-from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_data_dir
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, utf8_lines, write_data_dir
 
 
 def prepare(corpus: Path, out: Path, num_heldout: int, text_column: str) -> None:
@@ -15,23 +15,18 @@ def prepare(corpus: Path, out: Path, num_heldout: int, text_column: str) -> None
     if not metadata.exists():
         raise DataError(f"{metadata}: missing file (is {corpus} an LJSpeech-1.1 folder?)")
     rows = []
-    with open(metadata, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{metadata}:{number}: not valid UTF-8 ({e.reason})") from None
-            fields = line.split("|")
-            if len(fields) != 3:
-                raise DataError(f"{metadata}:{number}: expected 'ID|raw text|normalized text', got {line!r}")
-            utt, raw_text, normalized = fields
-            text = raw_text if text_column == "raw" else normalized
-            if not text.strip():
-                raise DataError(f"{metadata}:{number}: utterance '{utt}' has empty {text_column} text")
-            wav = corpus / "wavs" / f"{utt}.wav"
-            if not wav.exists():
-                raise DataError(f"{metadata}:{number}: utterance '{utt}': audio {wav} does not exist")
-            rows.append((utt, str(wav.resolve()), " ".join(text.split())))
+    for number, line in utf8_lines(metadata):
+        fields = line.split("|")
+        if len(fields) != 3:
+            raise DataError(f"{metadata}:{number}: expected 'ID|raw text|normalized text', got {line!r}")
+        utt, raw_text, normalized = fields
+        text = raw_text if text_column == "raw" else normalized
+        if not text.strip():
+            raise DataError(f"{metadata}:{number}: utterance '{utt}' has empty {text_column} text")
+        wav = corpus / "wavs" / f"{utt}.wav"
+        if not wav.exists():
+            raise DataError(f"{metadata}:{number}: utterance '{utt}': audio {wav} does not exist")
+        rows.append((utt, str(wav.resolve()), " ".join(text.split())))
     if len(rows) <= 2 * num_heldout:
         raise DataError(f"{metadata}: {len(rows)} utterances, too few to hold out 2 x {num_heldout}")
     splits = {
