@@ -227,7 +227,7 @@ class GlowWaveGAN(AbsGANTTS):
         wavegan, prior = self.generator.wavegan, self.generator.prior
         with torch.no_grad():
             z, _, _, z_mask = wavegan.encode(speech, speech_lengths, sample=self.target_latent == "sample")
-        g = prior.speaker_condition(sids, spembs)
+        g = prior.speaker(sids, spembs)
         prior_out = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)
         outs = {"prior": prior_out}
         if self.training_phase == "joint":
@@ -246,7 +246,7 @@ class GlowWaveGAN(AbsGANTTS):
             z_p = (mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * self.joint_noise_scale) * mask
             z_hat, _ = prior.flow(z_p, mask, g=g, reverse=True)
         z_segments, start_idxs = get_random_segments(z_hat, lengths, wavegan.segment_size)
-        wav_hat = wavegan.decode(z_segments, g=wavegan.speaker_condition(sids, spembs))
+        wav_hat = wavegan.decode(z_segments, g=wavegan.speaker(sids, spembs))
         hop = wavegan.upsample_factor
         speech = torch.nn.functional.pad(speech, (0, max(0, mean_y.size(2) * hop - speech.size(1))))
         wav_real = get_segments(speech.unsqueeze(1), start_idxs * hop, wavegan.segment_size * hop)
@@ -325,10 +325,7 @@ class GlowWaveGAN(AbsGANTTS):
             )
         text = text.view(1, -1)
         text_lengths = torch.tensor([text.size(1)], device=text.device)
-        g = prior.speaker_condition(
-            sids.view(1) if sids is not None else None,
-            spembs.view(1, -1) if spembs is not None else None,
-        )
+        g = prior.speaker(sids, spembs)
         mean, log_std, log_dur, text_mask = prior.encode_text(text, text_lengths, g)
         if use_teacher_forcing and durations is None:
             if feats is None:
@@ -341,14 +338,7 @@ class GlowWaveGAN(AbsGANTTS):
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
         z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale)
-        wav = wavegan.decode(
-            z,
-            g=wavegan.speaker_condition(
-                sids.view(1) if sids is not None else None,
-                spembs.view(1, -1) if spembs is not None else None,
-            ),
-            chunk_frames=self.decode_chunk_frames,
-        )
+        wav = wavegan.decode(z, g=wavegan.speaker(sids, spembs), chunk_frames=self.decode_chunk_frames)
         return dict(
             wav=wav.view(-1),
             duration=durations[0],

@@ -164,12 +164,6 @@ class FlowPrior(torch.nn.Module):
         if self.speaker.channels > 0:
             self.speaker_to_text = torch.nn.Linear(global_channels, hidden_channels)
 
-    def speaker_condition(
-        self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
-    ) -> Optional[torch.Tensor]:
-        """Prior condition (B, global_channels, 1) from sids (B,) and/or spembs (B, D), or None."""
-        return self.speaker(sids, spembs)
-
     def encode_text(
         self, text: torch.Tensor, text_lengths: torch.Tensor, g: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

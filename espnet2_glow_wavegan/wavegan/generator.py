@@ -99,12 +99,6 @@ class WaveGANGenerator(torch.nn.Module):
             use_weight_norm=use_weight_norm,
         )
 
-    def speaker_condition(
-        self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
-    ) -> Optional[torch.Tensor]:
-        """Decoder condition (B, global_channels, 1) from sids (B,) / spembs (B, D), or None."""
-        return self.speaker(sids, spembs)
-
     def encode(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, sample: bool = True
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -174,7 +168,7 @@ class WaveGANGenerator(torch.nn.Module):
             Tensor: Frame mask (B, 1, T_frames).
         """
         z, mean, log_std, mask = self.encode(speech, speech_lengths, sample=True)
-        g = self.speaker_condition(sids, spembs)
+        g = self.speaker(sids, spembs)
         frame_lengths = mask.sum(dim=(1, 2)).long()
         z_segments, start_idxs = get_random_segments(z, frame_lengths, self.segment_size)
         wav_segments = self.decode(z_segments, g=g)

@@ -239,9 +239,6 @@ class WaveGANVAE(AbsGANTTS):
         wav = wav.reshape(1, -1).float()
         lengths = torch.tensor([wav.size(1)], device=wav.device)
         z, _, _, _ = self.generator.encode(wav, lengths, sample=sample_posterior)
-        g = self.generator.speaker_condition(
-            sids.view(1) if sids is not None else None,
-            spembs.view(1, -1) if spembs is not None else None,
-        )
+        g = self.generator.speaker(sids, spembs)
         wav_hat = self.generator.decode(z, g=g).view(-1)[: wav.size(1)]
         return dict(wav=wav_hat, feat_gen=z[0].transpose(0, 1))
