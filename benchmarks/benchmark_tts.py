@@ -8,7 +8,11 @@ Each measurement runs in its own subprocess (so peak RSS is per measurement) on 
 inputs: random weights (the configs' architectures), token sequences of 20/80/250 tokens
 with every token forced to 4 latent frames, so both systems synthesise the same amount of
 audio and an untrained duration predictor flatters neither. Synthesis: batch 1, median of
---runs after --warmup; RTF = time / audio seconds. Training: one generator + discriminator
+--runs after --warmup; RTF = time / audio seconds. Variants: as trained (weight norm,
+ESPnet's decoder forward); "optimized" (weight norm folded, tiled float32 decoder, see
+espnet2_glow_wavegan.wavegan.tiled_decoding); "bf16" (the same with a bfloat16 decoder).
+The VITS variants get the same decoder treatment, so the table also reads like for like;
+each variant's deviation from its unoptimised output is measured on the same input. Training: one generator + discriminator
 turn pair (ESPnet's GANTrainer step) at the same batch and segment size. Writes
 benchmarks/results/benchmark.{md,json}.
 """
@@ -55,6 +59,35 @@ def build(system, tiny):
     return VITS(idim=VOCAB, odim=odim, **conf["tts_conf"])
 
 
+SYSTEMS = ("glow_wavegan", "glow_wavegan_optimized", "glow_wavegan_bf16", "vits", "vits_optimized", "vits_bf16")
+LABELS = {
+    "glow_wavegan": "glow_wavegan (as trained)",
+    "glow_wavegan_optimized": "glow_wavegan, optimize_for_inference() float32",
+    "glow_wavegan_bf16": "glow_wavegan, optimize_for_inference(bfloat16 decoder)",
+    "vits": "ESPnet VITS (as shipped)",
+    "vits_optimized": "VITS + our float32 decoder path",
+    "vits_bf16": "VITS + our bfloat16 decoder path",
+}
+
+
+def optimize(model, system):
+    """Apply the variant's synthesis optimisations in place."""
+    import functools
+
+    import torch
+
+    from espnet2_glow_wavegan.wavegan.tiled_decoding import synthesis_decode
+
+    dtype = torch.bfloat16 if system.endswith("_bf16") else torch.float32
+    if system.startswith("glow_wavegan"):
+        model.optimize_for_inference(decoder_dtype=dtype)
+    else:
+        decoder = model.generator.decoder
+        decoder.remove_weight_norm()
+        decoder.to(dtype)
+        decoder.forward = functools.partial(synthesis_decode, decoder)
+
+
 def count(module):
     return sum(p.numel() for p in module.parameters())
 
@@ -69,26 +102,45 @@ def measure(args):
     result = {}
     if args.task == "synthesis":
         model.eval()
-        if args.system == "glow_wavegan_optimized":
-            model.optimize_for_inference()
         n = LENGTHS[args.length]
         text = torch.randint(2, VOCAB - 1, (n,), device=device)
         durations = torch.full((n,), FRAMES_PER_TOKEN, device=device)
-        times = []
+
+        def synthesize():
+            torch.manual_seed(0)
+            return model.inference(text, durations=durations, noise_scale=0.667)["wav"]
+
         with torch.inference_mode():
+            if args.system not in ("glow_wavegan", "vits"):
+                optimize(model, args.system)
+            times = []
             for i in range(args.warmup + args.runs):
-                torch.manual_seed(0)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-                out = model.inference(text, durations=durations, noise_scale=0.667)
+                wav = synthesize()
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - start)
-        fs = model.fs
-        audio = out["wav"].numel() / fs
+        audio = wav.numel() / model.fs
         result.update(seconds=statistics.median(times), audio_seconds=audio, rtf=statistics.median(times) / audio)
+    elif args.task == "deviation":
+        # Own process, so the unoptimised reference run does not count in the variant's peak RSS.
+        model.eval()
+        n = LENGTHS[args.length]
+        text = torch.randint(2, VOCAB - 1, (n,), device=device)
+        durations = torch.full((n,), FRAMES_PER_TOKEN, device=device)
+        wavs = []
+        with torch.inference_mode():
+            for step in ("reference", "optimized"):
+                if step == "optimized":
+                    optimize(model, args.system)
+                torch.manual_seed(0)
+                wavs.append(model.inference(text, durations=durations, noise_scale=0.667)["wav"].float())
+        error = wavs[1] - wavs[0]
+        result.update(max_abs_deviation=error.abs().max().item(),
+                      relative_rms_deviation=(error.pow(2).mean() / wavs[0].pow(2).mean()).sqrt().item())
     else:
         model.train()
         batch, seconds = 2, 2.0
@@ -169,14 +221,16 @@ def main():
     if args.child:
         measure(args)
         return
-    systems = ["glow_wavegan", "glow_wavegan_optimized", "vits"]
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                            "device": args.device, "threads": args.threads, "configs": "tiny" if args.tiny else "paper-size LJSpeech"},
                "synthesis": {}, "training": {}, "parameters": parameter_table(args.tiny)}
     for length in LENGTHS:
-        for system in systems:
+        for system in SYSTEMS:
             results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
             print(length, system, results["synthesis"][length][system], flush=True)
+    results["deviation"] = {system: child(args, system=system, task="deviation", length="medium")
+                            for system in SYSTEMS if system not in ("glow_wavegan", "vits")}
+    print("deviation", results["deviation"], flush=True)
     if not args.skip_training:
         for system in ("wavegan_vae", "glow_wavegan", "vits"):
             results["training"][system] = child(args, system=system, task="training")
@@ -190,13 +244,20 @@ def main():
 
 def render(r):
     m = r["machine"]
-    out = [f"Machine: {m['platform']}, {m['processor']}, device {m['device']}, {m['threads']} threads; configs: {m['configs']}.\n",
-           "| synthesis (batch 1) | tokens | audio [s] | glow_wavegan RTF | glow_wavegan optimized RTF | VITS RTF | VITS / glow optimized | peak RSS glow opt. / VITS [MB] |",
-           "|---|---|---|---|---|---|---|---|"]
-    for length, row in r["synthesis"].items():
-        g, o, v = row["glow_wavegan"], row["glow_wavegan_optimized"], row["vits"]
-        out.append(f"| {length} | {LENGTHS[length]} | {o['audio_seconds']:.2f} | {g['rtf']:.3f} | {o['rtf']:.3f} | {v['rtf']:.3f} "
-                   f"| {v['rtf'] / o['rtf']:.2f}x | {o['peak_rss_mb']:.0f} / {v['peak_rss_mb']:.0f} |")
+    out = [f"Machine: {m['platform']}, {m['processor']}, device {m['device']}, {m['threads']} threads; configs: {m['configs']}.\n"]
+    rows = r["synthesis"]
+    lengths = list(rows)
+    audio = " / ".join(f"{rows[length]['vits']['audio_seconds']:.1f}" for length in lengths)
+    out += [f"| synthesis RTF (batch 1; {' / '.join(lengths)}: {audio} s of audio) | "
+            + " | ".join(lengths) + " | speed vs ESPnet VITS | deviation from unoptimised, medium (rel. RMS / max abs) | peak RSS [MB] |",
+            "|---|" + "---|" * len(lengths) + "---|---|---|"]
+    for system in SYSTEMS:
+        cells = [rows[length][system] for length in lengths]
+        speed = " / ".join(f"{rows[length]['vits']['rtf'] / rows[length][system]['rtf']:.2f}x" for length in lengths)
+        dev = r["deviation"].get(system)
+        deviation = f"{dev['relative_rms_deviation']:.1e} / {dev['max_abs_deviation']:.1e}" if dev else "(reference)"
+        out.append(f"| {LABELS[system]} | " + " | ".join(f"{c['rtf']:.3f}" for c in cells)
+                   + f" | {speed} | {deviation} | {max(c['peak_rss_mb'] for c in cells):.0f} |")
     if r["training"]:
         t = r["training"]
         out += ["", "| training step (D + G turn, batch 2 x 2 s) | seconds | vs VITS | peak RSS [MB] |", "|---|---|---|---|"]

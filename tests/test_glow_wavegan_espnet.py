@@ -7,6 +7,7 @@ with --init_param -> Text2Speech in a fresh process with no plugin import.
 import json
 import textwrap
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -97,3 +98,22 @@ def test_tts_inference_cli_forwards_noise_and_speed(lj_glow, tmp_path):
         assert (outdir / "att_ws" / "LJ001-0009.png").exists()  # hard alignment plots
         lengths[alpha] = sum(sf.info(w).frames for w in wavs)
     assert 1.5 <= lengths["2.0"] / lengths["1.0"] <= 2.5, lengths
+
+
+def test_tts_inference_cli_optimizes_for_synthesis(lj_glow, tmp_path):
+    root, _, exp = lj_glow
+    wavs = {}
+    for mode in ("none", "float32"):
+        outdir = tmp_path / mode
+        run_python(
+            ["-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0", "--optimize_for_inference", mode,
+             "--data_path_and_name_and_type", f"{root}/data/valid/text,text,text",
+             "--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth"),
+             "--output_dir", str(outdir), "--noise_scale", "0.0"],
+            cwd=root,
+        )
+        wavs[mode] = {w.stem: sf.read(w)[0] for w in sorted((outdir / "wav").glob("*.wav"))}
+        assert list(wavs[mode]) == ["LJ001-0009", "LJ001-0010"]
+    for utt, plain in wavs["none"].items():
+        # ESPnet writes 16-bit PCM: equal to within one quantisation step.
+        assert np.abs(wavs["float32"][utt] - plain).max() <= 2 / 32768, utt

@@ -9,6 +9,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
+from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS, synthesis_decode
 
 
 class WaveGANGenerator(torch.nn.Module):
@@ -98,6 +99,26 @@ class WaveGANGenerator(torch.nn.Module):
             resblock_dilations=decoder_resblock_dilations,
             use_weight_norm=use_weight_norm,
         )
+        # Set by optimize_for_inference: decode through the tiled synthesis path.
+        self.synthesis_tile_elements: Optional[int] = None
+
+    def optimize_for_inference(
+        self, decoder_dtype: torch.dtype = torch.float32, tile_elements: int = DEFAULT_TILE_ELEMENTS
+    ) -> "WaveGANGenerator":
+        """Prepare the decoder for synthesis only (irreversible; the state dict changes).
+
+        Folds weight normalisation into plain weights, casts the decoder to
+        ``decoder_dtype`` and makes :meth:`decode` run the tiled, in-place path of
+        :mod:`espnet2_glow_wavegan.wavegan.tiled_decoding`. With float32 the waveform
+        equals the unoptimised one up to float rounding; bfloat16 is a faster, lossy
+        opt-in (see that module).
+        """
+        if decoder_dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"decoder_dtype must be torch.float32 or torch.bfloat16, not {decoder_dtype}")
+        self.decoder.remove_weight_norm()
+        self.decoder.to(decoder_dtype)
+        self.synthesis_tile_elements = tile_elements
+        return self
 
     def encode(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, sample: bool = True
@@ -134,15 +155,20 @@ class WaveGANGenerator(torch.nn.Module):
         """
         frames = z.size(2)
         if chunk_frames <= 0 or frames <= chunk_frames:
-            return self.decoder(z, g=g)
+            return self._decode_once(z, g)
         hop = self.upsample_factor
         pieces = []
         for start in range(0, frames, chunk_frames):
             end = min(start + chunk_frames, frames)
             left, right = max(0, start - context_frames), min(frames, end + context_frames)
-            wav = self.decoder(z[:, :, left:right], g=g)
+            wav = self._decode_once(z[:, :, left:right], g)
             pieces.append(wav[:, :, (start - left) * hop : (end - left) * hop])
         return torch.cat(pieces, dim=-1)
+
+    def _decode_once(self, z: torch.Tensor, g: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.synthesis_tile_elements is None:
+            return self.decoder(z, g=g)
+        return synthesis_decode(self.decoder, z, g, self.synthesis_tile_elements)
 
     def forward(
         self,
