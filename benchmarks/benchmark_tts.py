@@ -71,21 +71,10 @@ LABELS = {
 
 
 def optimize(model, system):
-    """Apply the variant's synthesis optimisations in place."""
-    import functools
+    """Apply the variant's synthesis optimisations in place (as ``tts_inference --optimize_for_inference``)."""
+    from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
 
-    import torch
-
-    from espnet2_glow_wavegan.wavegan.tiled_decoding import synthesis_decode
-
-    dtype = torch.bfloat16 if system.endswith("_bf16") else torch.float32
-    if system.startswith("glow_wavegan"):
-        model.optimize_for_inference(decoder_dtype=dtype)
-    else:
-        decoder = model.generator.decoder
-        decoder.remove_weight_norm()
-        decoder.to(dtype)
-        decoder.forward = functools.partial(synthesis_decode, decoder)
+    optimize_for_synthesis(model, "bfloat16" if system.endswith("_bf16") else "float32")
 
 
 def count(module):

@@ -54,7 +54,7 @@ def optimize_for_synthesis(tts, mode: str):
 def main(cmd=None):
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--optimize_for_inference", choices=OPTIMIZE_CHOICES, default="none")
-    args, cmd = own.parse_known_args(sys.argv[1:] if cmd is None else cmd)
+    own_args, cmd = own.parse_known_args(sys.argv[1:] if cmd is None else cmd)
     if "-h" in cmd or "--help" in cmd:
         print(f"espnet2_glow_wavegan: --optimize_for_inference {{{','.join(OPTIMIZE_CHOICES)}}} (default none); "
               "ESPnet's options follow.\n")
@@ -72,7 +72,7 @@ def main(cmd=None):
             super().__init__(*args, noise_scale=noise_scale, speed_control_alpha=speed_control_alpha, **kwargs)
             if isinstance(self.tts, GlowWaveGAN):
                 self.decode_conf.update(noise_scale=noise_scale, length_scale=speed_control_alpha)
-            optimize_for_synthesis(self.tts, args.optimize_for_inference)
+            optimize_for_synthesis(self.tts, own_args.optimize_for_inference)
 
         def __call__(self, *args, **kwargs):
             # Per-utterance real-time factor, in a line that stage 9 reads back.

@@ -40,7 +40,7 @@ def residual_block_halo(block: ResidualBlock) -> int:
     for stack in (block.convs1, getattr(block, "convs2", [])):
         for layer in stack:
             conv = layer[-1]
-            halo += conv.dilation[0] * (conv.kernel_size[0] - 1)
+            halo += conv.dilation[0] * (conv.kernel_size[0] - 1) // 2
     return halo
 
 
