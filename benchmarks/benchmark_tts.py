@@ -12,8 +12,8 @@ audio and an untrained duration predictor flatters neither. Synthesis: batch 1, 
 ESPnet's decoder forward); "optimized" (weight norm folded, tiled float32 decoder, see
 espnet2_glow_wavegan.wavegan.tiled_decoding); "bf16" (the same with a bfloat16 decoder).
 The VITS variants get the same decoder treatment, so the table also reads like for like;
-each variant's deviation from its unoptimised output is measured on the same input. Training: one generator + discriminator
-turn pair (ESPnet's GANTrainer step) at the same batch and segment size. Writes
+each variant's deviation from its unoptimised output is measured on the same input.
+Training: one generator + discriminator turn pair (ESPnet's GANTrainer step) at the same batch and segment size. Writes
 benchmarks/results/benchmark.{md,json}.
 """
 
@@ -89,7 +89,7 @@ def measure(args):
     device = torch.device(args.device)
     model = build(args.system, args.tiny).to(device)
     result = {}
-    if args.task == "synthesis":
+    if args.task in ("synthesis", "deviation"):
         model.eval()
         n = LENGTHS[args.length]
         text = torch.randint(2, VOCAB - 1, (n,), device=device)
@@ -97,8 +97,9 @@ def measure(args):
 
         def synthesize():
             torch.manual_seed(0)
-            return model.inference(text, durations=durations, noise_scale=0.667)["wav"]
+            return model.inference(text, durations=durations, noise_scale=0.667)["wav"].float()
 
+    if args.task == "synthesis":
         with torch.inference_mode():
             if args.system not in ("glow_wavegan", "vits"):
                 optimize(model, args.system)
@@ -116,20 +117,12 @@ def measure(args):
         result.update(seconds=statistics.median(times), audio_seconds=audio, rtf=statistics.median(times) / audio)
     elif args.task == "deviation":
         # Own process, so the unoptimised reference run does not count in the variant's peak RSS.
-        model.eval()
-        n = LENGTHS[args.length]
-        text = torch.randint(2, VOCAB - 1, (n,), device=device)
-        durations = torch.full((n,), FRAMES_PER_TOKEN, device=device)
-        wavs = []
         with torch.inference_mode():
-            for step in ("reference", "optimized"):
-                if step == "optimized":
-                    optimize(model, args.system)
-                torch.manual_seed(0)
-                wavs.append(model.inference(text, durations=durations, noise_scale=0.667)["wav"].float())
-        error = wavs[1] - wavs[0]
+            reference = synthesize()
+            optimize(model, args.system)
+            error = synthesize() - reference
         result.update(max_abs_deviation=error.abs().max().item(),
-                      relative_rms_deviation=(error.pow(2).mean() / wavs[0].pow(2).mean()).sqrt().item())
+                      relative_rms_deviation=(error.pow(2).mean() / reference.pow(2).mean()).sqrt().item())
     else:
         model.train()
         batch, seconds = 2, 2.0

@@ -34,7 +34,7 @@ def optimize_for_synthesis(tts, mode: str):
     from espnet2.gan_tts.vits import VITS
 
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-    from espnet2_glow_wavegan.wavegan.tiled_decoding import synthesis_decode
+    from espnet2_glow_wavegan.wavegan.tiled_decoding import prepare_decoder_for_synthesis, synthesis_decode
 
     if mode == "none":
         return
@@ -42,9 +42,7 @@ def optimize_for_synthesis(tts, mode: str):
     if isinstance(tts, GlowWaveGAN):
         tts.optimize_for_inference(decoder_dtype=dtype)
     elif isinstance(tts, VITS):
-        decoder = tts.generator.decoder
-        decoder.remove_weight_norm()
-        decoder.to(dtype)
+        decoder = prepare_decoder_for_synthesis(tts.generator.decoder, dtype)
         decoder.forward = functools.partial(synthesis_decode, decoder)
     else:
         raise SystemExit(f"--optimize_for_inference {mode}: supported for glow_wavegan and vits, not {type(tts).__name__}")

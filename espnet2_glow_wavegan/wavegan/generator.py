@@ -9,7 +9,11 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
-from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS, synthesis_decode
+from espnet2_glow_wavegan.wavegan.tiled_decoding import (
+    DEFAULT_TILE_ELEMENTS,
+    prepare_decoder_for_synthesis,
+    synthesis_decode,
+)
 
 
 class WaveGANGenerator(torch.nn.Module):
@@ -113,10 +117,7 @@ class WaveGANGenerator(torch.nn.Module):
         equals the unoptimised one up to float rounding; bfloat16 is a faster, lossy
         opt-in (see that module).
         """
-        if decoder_dtype not in (torch.float32, torch.bfloat16):
-            raise ValueError(f"decoder_dtype must be torch.float32 or torch.bfloat16, not {decoder_dtype}")
-        self.decoder.remove_weight_norm()
-        self.decoder.to(decoder_dtype)
+        prepare_decoder_for_synthesis(self.decoder, decoder_dtype)
         self.synthesis_tile_elements = tile_elements
         return self
 

@@ -85,6 +85,17 @@ def tiled_residual_stage(blocks, c: torch.Tensor, tile_elements: int = DEFAULT_T
     return out
 
 
+SYNTHESIS_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def prepare_decoder_for_synthesis(decoder: HiFiGANGenerator, dtype: torch.dtype = torch.float32) -> HiFiGANGenerator:
+    """Fold weight norm into plain weights and cast to ``dtype`` (irreversible; for synthesis only)."""
+    if dtype not in SYNTHESIS_DTYPES:
+        raise ValueError(f"decoder_dtype must be torch.float32 or torch.bfloat16, not {dtype}")
+    decoder.remove_weight_norm()
+    return decoder.to(dtype)
+
+
 def synthesis_decode(
     decoder: HiFiGANGenerator,
     c: torch.Tensor,
