@@ -1,12 +1,33 @@
 """Small tensor helpers shared by the models."""
 
 import torch
+from espnet2.gan_tts.utils import get_segments
 
 
 def frame_mask(lengths: torch.Tensor, frames: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, 1, frames) mask, 1 on the first ``lengths[b]`` frames, on ``lengths``' device."""
     steps = torch.arange(frames, device=lengths.device)
     return (steps[None] < lengths[:, None]).unsqueeze(1).to(dtype)
+
+
+def padded_segments(x: torch.Tensor, start_idxs: torch.Tensor, segment_size: int) -> torch.Tensor:
+    """ESPnet's ``get_segments`` (B, C, T) -> (B, C, segment_size), with zeros past the end of ``x``."""
+    shortfall = int((start_idxs + segment_size).max()) - x.size(-1)
+    if shortfall > 0:
+        x = torch.nn.functional.pad(x, (0, shortfall))
+    return get_segments(x, start_idxs, segment_size)
+
+
+def random_segment_starts(lengths: torch.Tensor, segment_size: int) -> torch.Tensor:
+    """Uniform start frames (B,) of ``segment_size``-frame segments inside ``lengths``.
+
+    Every start from 0 to ``length - segment_size`` can be drawn (ESPnet's
+    ``get_random_segments`` never draws the last one); an item shorter than the
+    segment starts at 0.
+    """
+    last = (lengths - segment_size).clamp(min=0)
+    starts = (torch.rand(lengths.shape, device=lengths.device) * (last + 1)).long()
+    return torch.minimum(starts, last)
 
 
 def is_distributed() -> bool:

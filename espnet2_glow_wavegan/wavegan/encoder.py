@@ -1,6 +1,6 @@
 """Waveform encoder: raw waveform -> per-frame posterior q(z|x) at the hop rate."""
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -61,12 +61,12 @@ class WaveformEncoder(torch.nn.Module):
         """
         super().__init__()
         self.latent_dim = latent_dim
+        self.downsample_scales = list(downsample_scales)
         self.hop_length = 1
         for scale in downsample_scales:
             self.hop_length *= scale
         self.input_conv = torch.nn.Conv1d(1, channels, kernel_size, padding=kernel_size // 2)
         self.stages = torch.nn.ModuleList()
-        self.downsample_paddings = []
         in_channels = channels
         for scale in downsample_scales:
             out_channels = min(in_channels * 2, max_channels)
@@ -98,7 +98,10 @@ class WaveformEncoder(torch.nn.Module):
     def forward(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Compute the posterior statistics.
+        """Compute the posterior statistics of whole waveforms.
+
+        Each item is encoded exactly as it would be alone: the batch padding never
+        reaches its frames (see :meth:`encode_aligned`).
 
         Args:
             speech: Waveform (B, T_wav).
@@ -109,20 +112,93 @@ class WaveformEncoder(torch.nn.Module):
             Tensor: Log standard deviation (B, latent_dim, T_frames).
             Tensor: Frame mask (B, 1, T_frames), 1 on valid frames.
         """
+        return self.encode_aligned(*self.frame_aligned(speech, speech_lengths))
+
+    def frame_aligned(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Pad waveforms so that frame ``i`` owns samples ``[i * hop, (i + 1) * hop)``.
+
+        Frame ``i`` is centred on waveform sample ``i * hop``: ``hop // 2`` zeros go in
+        front, and zeros replace everything past each item's length.
+
+        Args:
+            speech: Waveform (B, T_wav).
+            speech_lengths: Valid samples per item (B,).
+
+        Returns:
+            Tensor: Frame-aligned waveform (B, T_frames * hop).
+            Tensor: Frames per item (B,).
+        """
         hop = self.hop_length
         frames = int(num_frames(torch.tensor(speech.size(1)), hop))
-        frame_lengths = num_frames(speech_lengths, hop)
-        # Zero the padding of shorter items, centre frame i on sample i * hop.
         sample_mask = torch.arange(speech.size(1), device=speech.device)[None] < speech_lengths[:, None]
-        x = (speech * sample_mask).unsqueeze(1)
-        x = F.pad(x, (hop // 2, frames * hop - speech.size(1) - hop // 2))
-        x = self.input_conv(x)
-        for stage in self.stages:
-            x = stage(x)
-        stats = self.output_conv(x)
-        mask = frame_mask(frame_lengths, frames, stats.dtype)
-        mean, log_std = (stats * mask).split(self.latent_dim, dim=1)
-        return mean, log_std, mask
+        aligned = F.pad(speech * sample_mask, (hop // 2, frames * hop - speech.size(1) - hop // 2))
+        return aligned, num_frames(speech_lengths, hop)
+
+    def encode_aligned(
+        self, aligned: torch.Tensor, frame_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Posterior statistics of frame-aligned waveforms (see :meth:`frame_aligned`).
+
+        Items shorter than the batch are masked before the first and after every
+        convolution, so each convolution sees zeros past an item's last frame, as it
+        would with the item alone.
+
+        Args:
+            aligned: (B, T_frames * hop); item ``b`` holds ``frame_lengths[b] * hop`` samples.
+            frame_lengths: (B,).
+
+        Returns:
+            Tensor: Mean (B, latent_dim, T_frames).
+            Tensor: Log standard deviation (B, latent_dim, T_frames).
+            Tensor: Frame mask (B, 1, T_frames).
+        """
+        frames = aligned.size(1) // self.hop_length
+        frame_valid = frame_mask(frame_lengths, frames, aligned.dtype)
+        # The mask at the current rate; None while no item is shorter than the batch.
+        mask = None if bool((frame_lengths == frames).all()) else frame_valid.repeat_interleave(self.hop_length, -1)
+        x = _masked(self.input_conv(_masked(aligned.unsqueeze(1), mask)), mask)
+        for stage, scale in zip(self.stages, self.downsample_scales):
+            resblock, activation, pad, downsample = stage
+            for first, second in zip(resblock.convs1, resblock.convs2):
+                x = x + _masked(second(_masked(first(x), mask)), mask)
+            mask = None if mask is None else mask[:, :, ::scale]
+            x = _masked(downsample(pad(activation(x))), mask)
+        stats = self.output_conv(x) * frame_valid
+        mean, log_std = stats.split(self.latent_dim, dim=1)
+        return mean, log_std, frame_valid
+
+    def receptive_margin(self) -> Tuple[int, int]:
+        """Frames of context on each side that the posterior of a frame depends on.
+
+        Walks the convolutions in the order :meth:`encode_aligned` runs them: a conv of
+        kernel k, dilation d, stride s and left padding p, behind layers that map output
+        ``j`` to input ``[j * R - A, j * R + B]``, maps to ``[j * sR - (A + pR),
+        j * sR + (B + (d (k - 1) - p) R)]``. Residual branches add nothing (the skip path
+        lies inside the conv path). Frame ``i`` owns aligned samples ``[i * hop, (i + 1) * hop)``,
+        so ``ceil(A / hop)`` frames on the left and ``floor(B / hop)`` on the right cover
+        everything it reads.
+
+        Returns:
+            Tuple[int, int]: (left, right) margin in frames.
+        """
+        rate, left, right = 1, 0, 0
+        for conv, extra_left in self._convs_in_order():
+            kernel, dilation, stride = conv.kernel_size[0], conv.dilation[0], conv.stride[0]
+            pad_left = conv.padding[0] + extra_left
+            left += pad_left * rate
+            right += (dilation * (kernel - 1) - pad_left) * rate
+            rate *= stride
+        hop = self.hop_length
+        return -(-left // hop), max(0, right // hop)
+
+    def _convs_in_order(self):
+        yield self.input_conv, 0
+        for resblock, _, pad, downsample in self.stages:
+            for first, second in zip(resblock.convs1, resblock.convs2):
+                yield first[-1], 0
+                yield second[-1], 0
+            yield downsample, pad.padding[0]
+        yield self.output_conv[-1], 0
 
     def remove_weight_norm(self):
         """Fold weight normalisation into the weights (for inference)."""
@@ -134,6 +210,10 @@ class WaveformEncoder(torch.nn.Module):
                 pass
 
         self.apply(_remove)
+
+
+def _masked(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    return x if mask is None else x * mask
 
 
 def _apply_weight_norm(m: torch.nn.Module):

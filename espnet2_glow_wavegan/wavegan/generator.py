@@ -4,11 +4,11 @@ from typing import List, Optional, Tuple
 
 import torch
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
-from espnet2.gan_tts.utils import get_random_segments, get_segments
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.speaker import SpeakerCondition
-from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
+from espnet2_glow_wavegan.utils import padded_segments, random_segment_starts
+from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder, num_frames
 from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     DEFAULT_TILE_ELEMENTS,
     prepare_decoder_for_synthesis,
@@ -47,6 +47,7 @@ class WaveGANGenerator(torch.nn.Module):
         spks: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         global_channels: int = -1,
+        encode_segment_window: bool = True,
     ):
         """Initialize WaveGANGenerator.
 
@@ -61,6 +62,11 @@ class WaveGANGenerator(torch.nn.Module):
             spk_embed_dim: Size of external speaker embeddings (``spembs``), or None.
             global_channels: Channels of the speaker condition (> 0 when
                 ``spks`` or ``spk_embed_dim`` is set).
+            encode_segment_window: In training, encode only the waveform window that
+                the decoded segment's posterior depends on (the segment plus the
+                encoder's receptive field, see :meth:`WaveformEncoder.receptive_margin`).
+                The segment's posterior is the same as from the whole utterance, at a
+                fraction of the cost; False encodes whole utterances (for comparison).
         """
         super().__init__()
         hop = 1
@@ -103,6 +109,7 @@ class WaveGANGenerator(torch.nn.Module):
             resblock_dilations=decoder_resblock_dilations,
             use_weight_norm=use_weight_norm,
         )
+        self.encode_segment_window = encode_segment_window
         # Set by optimize_for_inference: decode through the tiled synthesis path.
         self.synthesis_tile_elements: Optional[int] = None
 
@@ -171,37 +178,78 @@ class WaveGANGenerator(torch.nn.Module):
             return self.decoder(z, g=g)
         return synthesis_decode(self.decoder, z, g, self.synthesis_tile_elements)
 
+    def segment_posterior(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, start_frames: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q(z|x) on the frames ``[start, start + segment_size)`` of each item.
+
+        With ``encode_segment_window`` only a window of the waveform is encoded: the
+        segment plus the encoder's receptive margin on both sides, shifted inside the
+        utterance where it would cross an end. Its frames read only samples that the
+        whole-utterance encoding reads too (or the same zeros past an end), so the
+        result equals ``encode(speech, ...)`` cut to the segment.
+
+        Args:
+            speech: Waveform (B, T_wav).
+            speech_lengths: (B,).
+            start_frames: First frame of each segment (B,).
+
+        Returns:
+            Tensor: Mean (B, latent_dim, segment_size), zero past an item's last frame.
+            Tensor: Log-std (B, latent_dim, segment_size).
+            Tensor: Frame mask (B, 1, segment_size).
+        """
+        aligned, frame_lengths = self.encoder.frame_aligned(speech, speech_lengths)
+        hop, size = self.upsample_factor, self.segment_size
+        if self.encode_segment_window:
+            left, right = self.encoder.receptive_margin()
+            widths = frame_lengths.clamp(max=left + size + right)
+            window_starts = torch.minimum((start_frames - left).clamp(min=0), frame_lengths - widths)
+        else:
+            widths, window_starts = frame_lengths, torch.zeros_like(start_frames)
+        windows = padded_segments(aligned.unsqueeze(1), window_starts * hop, int(widths.max()) * hop)
+        mean, log_std, mask = self.encoder.encode_aligned(windows.squeeze(1), widths)
+        offsets = start_frames - window_starts
+        return tuple(padded_segments(x, offsets, size) for x in (mean, log_std, mask))
+
     def forward(
         self,
         speech: torch.Tensor,
         speech_lengths: torch.Tensor,
         sids: Optional[torch.Tensor] = None,
         spembs: Optional[torch.Tensor] = None,
+        start_frames: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode, cut a random segment of z per item, decode it.
+        """Pick a random segment per item, encode it, sample z, decode it.
 
         Args:
             speech: Waveform (B, T_wav).
             speech_lengths: (B,).
             sids: Speaker ids (B,) or (B, 1), when ``spks`` is set.
             spembs: Speaker embeddings (B, spk_embed_dim), when set.
+            start_frames: Segment start frames (B,); random when None.
 
         Returns:
             Tensor: Decoded segments (B, 1, segment_size * hop).
             Tensor: Matching real waveform segments (B, 1, segment_size * hop).
             Tensor: Segment start frames (B,).
-            Tensor: Posterior mean (B, latent_dim, T_frames).
-            Tensor: Posterior log-std (B, latent_dim, T_frames).
-            Tensor: Frame mask (B, 1, T_frames).
+            Tensor: Posterior mean on the segment frames (B, latent_dim, segment_size).
+            Tensor: Posterior log-std on the segment frames (B, latent_dim, segment_size).
+            Tensor: Segment frame mask (B, 1, segment_size).
         """
-        z, mean, log_std, mask = self.encode(speech, speech_lengths, sample=True)
-        g = self.speaker(sids, spembs)
-        frame_lengths = mask.sum(dim=(1, 2)).long()
-        z_segments, start_idxs = get_random_segments(z, frame_lengths, self.segment_size)
-        wav_segments = self.decode(z_segments, g=g)
-        # Real audio under the same frames; zero-pad so that a segment reaching the
-        # last (centred) frame never slices past the end of the waveform.
-        hop = self.upsample_factor
-        speech = torch.nn.functional.pad(speech, (0, mask.size(-1) * hop - speech.size(1)))
-        real_segments = get_segments(speech.unsqueeze(1), start_idxs * hop, self.segment_size * hop)
-        return wav_segments, real_segments, start_idxs, mean, log_std, mask
+        if start_frames is None:
+            start_frames = random_segment_starts(num_frames(speech_lengths, self.upsample_factor), self.segment_size)
+        mean, log_std, mask = self.segment_posterior(speech, speech_lengths, start_frames)
+        z = (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
+        wav_segments = self.decode(z, g=self.speaker(sids, spembs))
+        real_segments = real_audio_segments(speech, start_frames, self.segment_size, self.upsample_factor)
+        return wav_segments, real_segments, start_frames, mean, log_std, mask
+
+
+def real_audio_segments(speech: torch.Tensor, start_frames: torch.Tensor, segment_size: int, hop: int) -> torch.Tensor:
+    """The waveform (B, 1, segment_size * hop) that decoding frames ``[start, start + segment_size)`` should give.
+
+    The decoder turns frame ``i`` into samples ``[i * hop, (i + 1) * hop)``; past the
+    end of the waveform the target is silence.
+    """
+    return padded_segments(speech.unsqueeze(1), start_frames * hop, segment_size * hop)
