@@ -13,7 +13,11 @@ ESPnet's decoder forward); "optimized" (weight norm folded, tiled float32 decode
 espnet2_glow_wavegan.wavegan.tiled_decoding); "bf16" (the same with a bfloat16 decoder).
 The VITS variants get the same decoder treatment, so the table also reads like for like;
 each variant's deviation from its unoptimised output is measured on the same input.
-Training: one generator + discriminator turn pair (ESPnet's GANTrainer step) at the same batch and segment size. Writes
+Training: one discriminator + generator turn pair (ESPnet's GANTrainer step, Adam updates
+included) on random audio, at a realistic batch (4 x 6 s; LJSpeech utterances average 6.6 s)
+and the short one earlier reports used (2 x 2 s): the WaveGAN stage with segment-first
+encoding (default) and with the whole-utterance encoding it replaced, the prior stage from
+stored latents (default) and from the waveform, and ESPnet's VITS. Writes
 benchmarks/results/benchmark.{md,json}.
 """
 
@@ -50,10 +54,14 @@ def build(system, tiny):
 
     suffix = "_tiny" if tiny else ""
     torch.manual_seed(0)
-    if system.startswith("glow_wavegan"):
-        return GlowWaveGAN(idim=VOCAB, odim=1, **load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"])
-    if system == "wavegan_vae":
-        return WaveGANVAE(idim=VOCAB, odim=1, **load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"])
+    if system.startswith("glow"):
+        conf = load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
+        conf["speech_input"] = "waveform" if system == "glow_prior_waveform" else "posterior_stats"
+        return GlowWaveGAN(idim=VOCAB, odim=1, **conf)
+    if system.startswith("wavegan_vae"):
+        conf = load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"]
+        conf["generator_params"]["encode_segment_window"] = system != "wavegan_vae_whole"
+        return WaveGANVAE(idim=VOCAB, odim=1, **conf)
     conf = load(f"train_vits{suffix}.yaml")
     odim = conf["feats_extract_conf"]["n_fft"] // 2 + 1
     return VITS(idim=VOCAB, odim=odim, **conf["tts_conf"])
@@ -68,6 +76,15 @@ LABELS = {
     "vits_optimized": "VITS + our float32 decoder path",
     "vits_bf16": "VITS + our bfloat16 decoder path",
 }
+TRAINING = {
+    "wavegan_vae": "wavegan_vae (stage 1), segment-first encoding (default)",
+    "wavegan_vae_whole": "wavegan_vae (stage 1), whole-utterance encoding (before)",
+    "glow_prior_stored": "glow_wavegan prior (stage 2), stored latents (default)",
+    "glow_prior_waveform": "glow_wavegan prior (stage 2), waveform encoded every step",
+    "vits": "ESPnet VITS",
+}
+# Training batches: utterances x seconds. Tokens per item: 20 per second of audio.
+TRAIN_BATCHES = {"4x6": (4, 6.0), "2x2": (2, 2.0)}
 
 
 def optimize(model, system):
@@ -125,11 +142,11 @@ def measure(args):
                       relative_rms_deviation=(error.pow(2).mean() / reference.pow(2).mean()).sqrt().item())
     else:
         model.train()
-        batch, seconds = 2, 2.0
-        fs = model.fs
+        batch, seconds = TRAIN_BATCHES[args.train_batch]
+        fs, tokens = model.fs, int(20 * seconds)
         speech = torch.randn(batch, int(seconds * fs), device=device) * 0.1
-        text = torch.randint(2, VOCAB - 1, (batch, 40), device=device)
-        data = dict(text=text, text_lengths=torch.full((batch,), 40, device=device), speech=speech,
+        text = torch.randint(2, VOCAB - 1, (batch, tokens), device=device)
+        data = dict(text=text, text_lengths=torch.full((batch,), tokens, device=device), speech=speech,
                     speech_lengths=torch.full((batch,), speech.size(1), device=device))
         if args.system == "vits":
             from espnet2.tts.feats_extract.linear_spectrogram import LinearSpectrogram
@@ -137,10 +154,16 @@ def measure(args):
             conf = load(f"train_vits{'_tiny' if args.tiny else ''}.yaml")["feats_extract_conf"]
             feats, feats_lengths = LinearSpectrogram(**conf).to(device)(speech, data["speech_lengths"])
             data.update(feats=feats, feats_lengths=feats_lengths)
+        if args.system == "glow_prior_stored":
+            # What the recipe's stage 7b stores, once per utterance: not part of a step.
+            with torch.no_grad():
+                mean, log_std, mask = model.generator.wavegan.encoder(speech, data["speech_lengths"])
+            data.update(speech=torch.cat([mean, log_std], dim=1).transpose(1, 2),
+                        speech_lengths=mask.sum(dim=(1, 2)).long())
         optims = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad] or [torch.zeros(1, requires_grad=True)], lr=1e-4)
                   for m in (model.generator, model.discriminator)]
         times = []
-        for i in range(args.warmup + args.runs):
+        for i in range(args.warmup + args.train_runs):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -162,7 +185,8 @@ def measure(args):
 
 def child(args, **kw):
     cmd = [sys.executable, __file__, "--child", "--device", args.device, "--threads", str(args.threads),
-           "--runs", str(args.runs), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+           "--runs", str(args.runs), "--train_runs", str(args.train_runs), "--warmup", str(args.warmup)]
+    cmd += ["--tiny"] if args.tiny else []
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -193,12 +217,15 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--train_runs", type=int, default=3, help="timed training steps (after --warmup)")
     parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--skip_synthesis", action="store_true")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--length", help=argparse.SUPPRESS)
+    parser.add_argument("--train_batch", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         measure(args)
@@ -206,17 +233,20 @@ def main():
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                            "device": args.device, "threads": args.threads, "configs": "tiny" if args.tiny else "paper-size LJSpeech"},
                "synthesis": {}, "training": {}, "parameters": parameter_table(args.tiny)}
-    for length in LENGTHS:
-        for system in SYSTEMS:
-            results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
-            print(length, system, results["synthesis"][length][system], flush=True)
-    results["deviation"] = {system: child(args, system=system, task="deviation", length="medium")
-                            for system in SYSTEMS if system not in ("glow_wavegan", "vits")}
-    print("deviation", results["deviation"], flush=True)
+    if not args.skip_synthesis:
+        for length in LENGTHS:
+            for system in SYSTEMS:
+                results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
+                print(length, system, results["synthesis"][length][system], flush=True)
+        results["deviation"] = {system: child(args, system=system, task="deviation", length="medium")
+                                for system in SYSTEMS if system not in ("glow_wavegan", "vits")}
+        print("deviation", results["deviation"], flush=True)
     if not args.skip_training:
-        for system in ("wavegan_vae", "glow_wavegan", "vits"):
-            results["training"][system] = child(args, system=system, task="training")
-            print("train", system, results["training"][system], flush=True)
+        for train_batch in TRAIN_BATCHES:
+            for system in TRAINING:
+                results["training"].setdefault(train_batch, {})[system] = child(
+                    args, system=system, task="training", train_batch=train_batch)
+                print("train", train_batch, system, results["training"][train_batch][system], flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
     md = render(results)
@@ -228,23 +258,30 @@ def render(r):
     m = r["machine"]
     out = [f"Machine: {m['platform']}, {m['processor']}, device {m['device']}, {m['threads']} threads; configs: {m['configs']}.\n"]
     rows = r["synthesis"]
-    lengths = list(rows)
-    audio = " / ".join(f"{rows[length]['vits']['audio_seconds']:.1f}" for length in lengths)
-    out += [f"| synthesis RTF (batch 1; {' / '.join(lengths)}: {audio} s of audio) | "
-            + " | ".join(lengths) + " | speed vs ESPnet VITS | deviation from unoptimised, medium (rel. RMS / max abs) | peak RSS [MB] |",
-            "|---|" + "---|" * len(lengths) + "---|---|---|"]
-    for system in SYSTEMS:
-        cells = [rows[length][system] for length in lengths]
-        speed = " / ".join(f"{rows[length]['vits']['rtf'] / rows[length][system]['rtf']:.2f}x" for length in lengths)
-        dev = r["deviation"].get(system)
-        deviation = f"{dev['relative_rms_deviation']:.1e} / {dev['max_abs_deviation']:.1e}" if dev else "(reference)"
-        out.append(f"| {LABELS[system]} | " + " | ".join(f"{c['rtf']:.3f}" for c in cells)
-                   + f" | {speed} | {deviation} | {max(c['peak_rss_mb'] for c in cells):.0f} |")
+    if rows:
+        lengths = list(rows)
+        audio = " / ".join(f"{rows[length]['vits']['audio_seconds']:.1f}" for length in lengths)
+        out += [f"| synthesis RTF (batch 1; {' / '.join(lengths)}: {audio} s of audio) | "
+                + " | ".join(lengths) + " | speed vs ESPnet VITS | deviation from unoptimised, medium (rel. RMS / max abs) | peak RSS [MB] |",
+                "|---|" + "---|" * len(lengths) + "---|---|---|"]
+        for system in SYSTEMS:
+            cells = [rows[length][system] for length in lengths]
+            speed = " / ".join(f"{rows[length]['vits']['rtf'] / rows[length][system]['rtf']:.2f}x" for length in lengths)
+            dev = r["deviation"].get(system)
+            deviation = f"{dev['relative_rms_deviation']:.1e} / {dev['max_abs_deviation']:.1e}" if dev else "(reference)"
+            out.append(f"| {LABELS[system]} | " + " | ".join(f"{c['rtf']:.3f}" for c in cells)
+                       + f" | {speed} | {deviation} | {max(c['peak_rss_mb'] for c in cells):.0f} |")
     if r["training"]:
-        t = r["training"]
-        out += ["", "| training step (D + G turn, batch 2 x 2 s) | seconds | vs VITS | peak RSS [MB] |", "|---|---|---|---|"]
-        for system, label in (("wavegan_vae", "wavegan_vae (stage 1)"), ("glow_wavegan", "glow_wavegan prior (stage 2)"), ("vits", "VITS")):
-            out.append(f"| {label} | {t[system]['seconds']:.3f} | {t[system]['seconds'] / t['vits']['seconds']:.2f}x | {t[system]['peak_rss_mb']:.0f} |")
+        batches = list(r["training"])
+        out += ["", "| training step (D + G turn), seconds / vs VITS / peak RSS [MB] | "
+                + " | ".join(f"batch {b.replace('x', ' x ')} s" for b in batches) + " |", "|---|" + "---|" * len(batches)]
+        for system, label in TRAINING.items():
+            cells = []
+            for b in batches:
+                t = r["training"][b]
+                cells.append(f"{t[system]['seconds']:.2f} s / {t[system]['seconds'] / t['vits']['seconds']:.2f}x"
+                             f" / {t[system]['peak_rss_mb']:.0f}")
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
     out += ["", "| parameters [M] | " + " | ".join(r["parameters"]["vits"]) + " |", "|---|" + "---|" * len(r["parameters"]["vits"])]
     for system, row in r["parameters"].items():
         out.append(f"| {system} | " + " | ".join(f"{v / 1e6:.2f}" for v in row.values()) + " |")

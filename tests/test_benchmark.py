@@ -21,8 +21,8 @@ SYSTEMS = _benchmark.SYSTEMS
 
 def test_benchmark_command_produces_a_finite_table(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/benchmark_tts.py"), "--tiny", "--runs", "1", "--warmup", "0",
-         "--out_dir", str(tmp_path)], capture_output=True, text=True, timeout=900,
+        [sys.executable, str(REPO / "benchmarks/benchmark_tts.py"), "--tiny", "--runs", "1", "--train_runs", "1",
+         "--warmup", "0", "--out_dir", str(tmp_path)], capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "benchmark.json").read_text())
@@ -35,10 +35,13 @@ def test_benchmark_command_produces_a_finite_table(tmp_path):
     assert deviation["glow_wavegan_optimized"]["max_abs_deviation"] < 1e-4
     assert deviation["vits_optimized"]["max_abs_deviation"] < 1e-4
     assert 0 < deviation["glow_wavegan_bf16"]["relative_rms_deviation"] < 0.1
-    assert set(result["training"]) == {"wavegan_vae", "glow_wavegan", "vits"}
-    assert all(math.isfinite(v["seconds"]) for v in result["training"].values())
+    assert set(result["training"]) == set(_benchmark.TRAIN_BATCHES)
+    for steps in result["training"].values():
+        assert set(steps) == set(_benchmark.TRAINING)
+        assert all(math.isfinite(v["seconds"]) and v["seconds"] > 0 and v["peak_rss_mb"] > 0 for v in steps.values())
     table = (tmp_path / "benchmark.md").read_text()
     assert "speed vs ESPnet VITS" in table and "| glow_wavegan, optimize_for_inference() float32 |" in table
+    assert "| wavegan_vae (stage 1), segment-first encoding (default) |" in table
 
 
 def synthesize(model, text, durations):

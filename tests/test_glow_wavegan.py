@@ -19,9 +19,10 @@ def tts_conf(name):
 
 
 def tiny_glow(**overrides):
+    """The tiny LJSpeech prior, trained from waveform batches unless ``speech_input`` says otherwise."""
     torch.manual_seed(0)
     conf = tts_conf("train_glow_wavegan_tiny.yaml")
-    conf.update(overrides)
+    conf.update(dict(speech_input="waveform"), **overrides)
     return GlowWaveGAN(idim=20, odim=1, **conf)
 
 
@@ -128,6 +129,7 @@ def test_inference_length_noise_and_speed():
 @pytest.mark.parametrize("speakers", [dict(spks=4), dict(spk_embed_dim=8), dict(spks=4, spk_embed_dim=8)])
 def test_speaker_conditioning(speakers):
     conf = tts_conf("train_glow_wavegan_tiny.yaml")
+    conf.update(speech_input="waveform")
     conf["prior_params"].update(speakers, global_channels=16)
     torch.manual_seed(0)
     model = GlowWaveGAN(idim=20, odim=1, **conf)
@@ -160,3 +162,56 @@ def test_bad_configuration_is_reported():
     conf["wavegan_params"].update(spks=3, global_channels=8)
     with pytest.raises(ValueError, match="prior_params"):
         GlowWaveGAN(idim=20, odim=1, **conf)
+
+
+def stored_posterior(model, speech, lengths):
+    """What the recipe's latent extraction stores: each utterance encoded alone, padded into a batch."""
+    encoder = model.generator.wavegan.encoder
+    stats, frames = [], []
+    with torch.no_grad():
+        for b in range(speech.size(0)):
+            mean, log_std, _ = encoder(speech[b : b + 1, : lengths[b]], lengths[b : b + 1])
+            stats.append(torch.cat([mean, log_std], dim=1)[0].transpose(0, 1))
+            frames.append(stats[-1].size(0))
+    return torch.nn.utils.rnn.pad_sequence(stats, batch_first=True), torch.tensor(frames)
+
+
+def test_prior_step_from_stored_posterior_equals_the_waveform_step():
+    data = batch()
+    losses = {}
+    for speech_input in ("waveform", "posterior_stats"):
+        model = tiny_glow(speech_input=speech_input, target_latent="mean")
+        inputs = dict(data)
+        if speech_input == "posterior_stats":
+            inputs["speech"], inputs["speech_lengths"] = stored_posterior(model, data["speech"], data["speech_lengths"])
+            assert inputs["speech"].shape == (2, 41, 2 * model.generator.wavegan.latent_dim)
+        torch.manual_seed(1)  # same dropout masks
+        out = model(**inputs, forward_generator=True)
+        out["loss"].backward()
+        losses[speech_input] = (out["loss"].item(), out["stats"]["generator_mle_loss"].item())
+        grads = [p.grad for p in model.generator.prior.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert losses["posterior_stats"] == pytest.approx(losses["waveform"], abs=1e-5)
+
+
+def test_stored_posterior_is_sampled_at_every_step():
+    data = batch()
+    model = tiny_glow(speech_input="posterior_stats")
+    stats, frames = stored_posterior(model, data["speech"], data["speech_lengths"])
+    inputs = dict(data, speech=stats, speech_lengths=frames)
+    first, second = (model(**inputs)["stats"]["generator_mle_loss"].item() for _ in range(2))
+    assert first != second  # z ~ N(mean, std) drawn anew (target_latent: sample)
+
+
+def test_stored_posterior_input_errors_name_the_cause():
+    data = batch()
+    model = tiny_glow(speech_input="posterior_stats")
+    with pytest.raises(ValueError, match="stats.scp"):
+        model(**data)  # a waveform where the stored posterior belongs
+    latent_dim = model.generator.wavegan.latent_dim
+    with pytest.raises(ValueError, match=f"2 \\* latent_dim = {2 * latent_dim}"):
+        model(**dict(data, speech=torch.zeros(2, 41, 2 * latent_dim + 2), speech_lengths=torch.tensor([41, 30])))
+    with pytest.raises(ValueError, match="speech_input: posterior_stats"):
+        tiny_glow()(**dict(data, speech=torch.zeros(2, 41, 2 * latent_dim), speech_lengths=torch.tensor([41, 30])))
+    with pytest.raises(ValueError, match="joint.*waveform"):
+        tiny_glow(speech_input="posterior_stats", training_phase="joint")

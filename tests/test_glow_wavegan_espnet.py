@@ -12,27 +12,70 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import LJ_CONF, data_args, run_python
+from conftest import LJ_CONF, run_python
 
 INIT_PARAM = "{model}:tts.generator:tts.generator.wavegan"
 
 
+def extract_latents(root, wavegan_exp, name):
+    """The recipe's stage 7b for one data dir: the WaveGAN posterior of every utterance, stored once."""
+    out = root / "latents" / name
+    model = ["--train_config", str(wavegan_exp / "config.yaml"), "--model_file", str(wavegan_exp / "2epoch.pth")]
+    wav_scp = str(root / "data" / name / "wav.scp")
+    run_python(["-m", "espnet2_glow_wavegan.recipe.extract_latents", "extract", *model, "--wav_scp", wav_scp,
+                "--out", str(out / "split" / "stats.1"), "--batch_seconds", "5"], cwd=root)
+    run_python(["-m", "espnet2_glow_wavegan.recipe.extract_latents", "finalize", *model, "--wav_scp", wav_scp,
+                "--out_dir", str(out)], cwd=root)
+    return out
+
+
 @pytest.fixture(scope="module")
 def lj_glow(lj_wavegan):
+    """The tiny prior trained by stock gan_tts_train on stored latents (the recipes' default)."""
     root, wavegan_exp, _, _ = lj_wavegan
-    shapes = []
-    for split in ("train", "valid"):
-        for name in ("text_shape", "speech_shape"):
-            shapes += [f"--{split}_shape_file", str(root / "stats" / split / name)]
+    latents = {name: extract_latents(root, wavegan_exp, name) for name in ("train", "valid")}
+    data = []
+    for split, name in (("train", "train"), ("valid", "valid")):
+        data += [f"--{split}_data_path_and_name_and_type", f"{root}/data/{name}/text,text,text",
+                 f"--{split}_data_path_and_name_and_type", f"{latents[name]}/stats.scp,speech,kaldi_ark",
+                 f"--{split}_shape_file", str(root / "stats" / split / "text_shape"),
+                 f"--{split}_shape_file", str(latents[name] / "speech_shape")]
     exp = root / "exp_glow"
     run_python(
         ["-m", "espnet2.bin.gan_tts_train", "--config", str(LJ_CONF / "train_glow_wavegan_tiny.yaml"),
          "--use_preprocessor", "true", "--token_type", "char", "--token_list", str(root / "tokens.txt"),
-         *data_args(root), *shapes, "--output_dir", str(exp),
-         "--init_param", INIT_PARAM.format(model=wavegan_exp / "2epoch.pth")],
+         *data, "--output_dir", str(exp), "--init_param", INIT_PARAM.format(model=wavegan_exp / "2epoch.pth")],
         cwd=root,
     )
     return root, wavegan_exp, exp
+
+
+def test_stored_latents_are_the_wavegan_posterior(lj_glow):
+    root, wavegan_exp, _ = lj_glow
+    import kaldiio
+    import yaml
+
+    from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
+
+    latents = root / "latents" / "train"
+    stored = dict(kaldiio.load_scp(str(latents / "stats.scp")))
+    wavs = dict(line.split() for line in (root / "data/train/wav.scp").read_text().splitlines())
+    assert sorted(stored) == sorted(wavs)
+    shapes = dict(line.split() for line in (latents / "speech_shape").read_text().splitlines())
+    manifest = json.loads((latents / "manifest.json").read_text())
+    assert manifest["utterances"] == len(wavs) and manifest["model_file"].endswith("2epoch.pth")
+    conf = yaml.safe_load((wavegan_exp / "config.yaml").read_text())["tts_conf"]
+    vae = WaveGANVAE(idim=10, odim=1, **conf).eval()
+    state = torch.load(wavegan_exp / "2epoch.pth", map_location="cpu")
+    vae.load_state_dict({k[len("tts."):]: v for k, v in state.items()})
+    for utt in sorted(wavs)[:2]:
+        wav, _ = sf.read(wavs[utt], dtype="float32")
+        with torch.no_grad():
+            mean, log_std, _ = vae.generator.encoder(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
+        expected = torch.cat([mean, log_std], dim=1)[0].T.numpy()
+        assert stored[utt].shape == (len(wav) // 256 + 1, 2 * vae.generator.latent_dim)
+        assert shapes[utt] == "{},{}".format(*stored[utt].shape)
+        np.testing.assert_allclose(stored[utt], expected, atol=1e-5, rtol=0)
 
 
 def test_prior_training_keeps_the_wavegan_bit_identical(lj_glow):

@@ -112,17 +112,77 @@ def test_ljspeech_decoding_outputs(lj_recipe):
     assert (recipe / "exp/tts_glow_wavegan_tiny/train.log").exists()
 
 
+LATENTS = "dump/latents/wavegan_vae_tiny"
+
+
+def test_ljspeech_stage_7b_stores_the_wavegan_posterior_for_the_prior(lj_recipe, monkeypatch):
+    recipe, proc = lj_recipe
+    monkeypatch.chdir(recipe)  # scp entries are relative to the recipe dir, as in ESPnet's dumps
+    import hashlib
+    import json
+
+    import yaml
+
+    vae_model = recipe / "exp/tts_wavegan_vae_tiny/train.total_count.ave.pth"
+    for dset in ("tr_no_dev", "dev"):
+        out = recipe / LATENTS / dset
+        assert (out / ".done").exists()
+        samples = {u: int(n) for u, n in table(recipe / "dump/raw" / dset / "utt2num_samples")}
+        stats = dict(kaldiio.load_scp(str(out / "stats.scp")))
+        assert sorted(stats) == sorted(samples)  # every utterance of the set, once
+        shapes = dict(table(out / "speech_shape"))
+        for utt, matrix in stats.items():
+            assert matrix.shape == (samples[utt] // 256 + 1, 2 * 16) and np.isfinite(matrix).all()
+            assert shapes[utt] == f"{matrix.shape[0]},{matrix.shape[1]}"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["model_sha256"] == hashlib.sha256(vae_model.read_bytes()).hexdigest()
+        assert manifest["utterances"] == len(samples)
+    # The prior trained on them, with the stored statistics as its 'speech'.
+    config = yaml.safe_load((recipe / "exp/tts_glow_wavegan_tiny/config.yaml").read_text())
+    assert config["tts_conf"]["speech_input"] == "posterior_stats"
+    assert [f"{LATENTS}/tr_no_dev/stats.scp", "speech", "kaldi_ark"] in config["train_data_path_and_name_and_type"]
+    assert f"{LATENTS}/tr_no_dev/speech_shape" in config["train_shape_file"]
+    assert json.loads((recipe / "exp/tts_glow_wavegan_tiny/wavegan_latents.json").read_text())["model_sha256"] == \
+        manifest["model_sha256"]
+
+
 def test_ljspeech_rerun_keeps_results_and_missing_inputs_are_named(lj_recipe):
     recipe, _ = lj_recipe
     watched = [recipe / "data/tr_no_dev/text", recipe / DECODE / "eval1/wav/LJ001-0037.wav",
-               recipe / "exp/tts_glow_wavegan_tiny/train.total_count.ave.pth"]
+               recipe / "exp/tts_glow_wavegan_tiny/train.total_count.ave.pth", recipe / LATENTS / "tr_no_dev/stats.scp"]
     before = [(p.stat().st_mtime_ns, p.read_bytes()) for p in watched]
     proc = run(recipe)
     assert "data/ is complete" in proc.stderr and "delete it to decode again" in proc.stderr
+    assert f"Stage 7b: {LATENTS}/tr_no_dev is complete" in proc.stderr
     assert [(p.stat().st_mtime_ns, p.read_bytes()) for p in watched] == before
     bad = run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_model", "missing.pth", check=False)
     assert bad.returncode != 0
     assert "missing input exp/tts_glow_wavegan_tiny/missing.pth" in bad.stderr
+
+
+def test_latents_of_another_wavegan_are_refused(lj_recipe):
+    """A WaveGAN model that changed after stage 7b: neither the latents nor the prior trained on them are reused."""
+    recipe, _ = lj_recipe
+    exp = recipe / "exp/tts_wavegan_vae_tiny"
+    averaged = (exp / "train.total_count.ave.pth").resolve()
+    original = averaged.read_bytes()
+    latents = recipe / LATENTS
+    aside = recipe / "latents_aside"
+    try:
+        averaged.write_bytes((exp / "1epoch.pth").read_bytes())  # as if the WaveGAN had been trained further
+        proc = run(recipe, "--stage", "7", "--stop_stage", "7", check=False)
+        assert proc.returncode != 0
+        assert f"{LATENTS}/tr_no_dev holds latents of another WaveGAN" in proc.stderr
+        assert f"delete {LATENTS} to extract them again" in proc.stderr
+        latents.rename(aside)  # the user deletes them: extracted again, then the old prior is refused
+        proc = run(recipe, "--stage", "7", "--stop_stage", "7", check=False)
+        assert proc.returncode != 0 and "Stage 7b: posterior of" in proc.stderr
+        assert "exp/tts_glow_wavegan_tiny was trained on latents of another WaveGAN" in proc.stderr
+    finally:
+        averaged.write_bytes(original)
+        if aside.exists():
+            shutil.rmtree(latents, ignore_errors=True)
+            aside.rename(latents)
 
 
 def test_half_written_data_dir_is_not_overwritten(tmp_path):
@@ -220,7 +280,7 @@ def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_
         t2s = Text2Speech.from_pretrained(**files)
         out = t2s("Hello from a packed model.")
         print(json.dumps({{"keys": sorted(files), "n": out["wav"].numel(), "fs": t2s.fs,
-                          "type": type(t2s.tts).__name__}}))
+                          "type": type(t2s.tts).__name__, "speech_input": t2s.tts.speech_input}}))
         """
     )
     import json
@@ -228,6 +288,8 @@ def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_
     out = json.loads(python_run(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
     assert out["type"] == "GlowWaveGAN" and out["fs"] == 22050 and out["n"] > 0
     assert {"train_config", "model_file"} <= set(out["keys"])
+    # A prior trained on stored latents synthesises from the zip alone.
+    assert out["speech_input"] == "posterior_stats"
 
 
 def test_hugging_face_dry_run_folder(lj_recipe):

@@ -90,8 +90,8 @@ def free_port():
     "config,extra",
     [
         ("train_wavegan_vae_tiny.yaml", []),
-        ("train_glow_wavegan_tiny.yaml", ["--tts_conf", "training_phase=prior"]),
-        ("train_glow_wavegan_tiny.yaml", ["--tts_conf", "training_phase=joint"]),
+        ("train_glow_wavegan_tiny.yaml", ["--tts_conf", "training_phase=prior", "--tts_conf", "speech_input=waveform"]),
+        ("train_glow_wavegan_tiny.yaml", ["--tts_conf", "training_phase=joint", "--tts_conf", "speech_input=waveform"]),
     ],
     ids=["wavegan_vae", "glow_prior", "glow_joint"],
 )

@@ -5,13 +5,19 @@ from typing import Any, Dict, Optional
 import torch
 from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
-from espnet2.gan_tts.utils import get_random_segments, get_segments
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.prior import FlowPrior
-from espnet2_glow_wavegan.utils import check_finite, frame_mask, is_distributed, zero_touching
-from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
+from espnet2_glow_wavegan.utils import (
+    check_finite,
+    frame_mask,
+    is_distributed,
+    padded_segments,
+    random_segment_starts,
+    zero_touching,
+)
+from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
     DEFAULT_FEAT_MATCH_LOSS_PARAMS,
@@ -22,6 +28,7 @@ from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS
 from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
 
 TRAINING_PHASES = ("prior", "joint")
+SPEECH_INPUTS = ("waveform", "posterior_stats")
 # ESPnet token lists put <blank> at 0 and <unk> at 1 (espnet2.bin.tokenize_text --add_symbol).
 UNK_ID = 1
 
@@ -70,6 +77,7 @@ class GlowWaveGAN(AbsGANTTS):
         discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
         training_phase: str = "prior",
         target_latent: str = "sample",
+        speech_input: str = "waveform",
         generator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
         discriminator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
         feat_match_loss_params: Dict[str, Any] = DEFAULT_FEAT_MATCH_LOSS_PARAMS,
@@ -98,6 +106,12 @@ class GlowWaveGAN(AbsGANTTS):
                 arguments (as the ``wavegan_vae`` config; trained only in ``joint``).
             training_phase: ``prior`` or ``joint`` (see the class docstring).
             target_latent: ``sample`` (z ~ q(z|x), the paper's p(z)) or ``mean`` (E[z|x]).
+            speech_input: What a training batch's ``speech`` holds: ``waveform`` (raw
+                audio, encoded by the frozen WaveGAN encoder at every step) or
+                ``posterior_stats`` (B, T_frames, 2 * latent_dim): the encoder's mean and
+                log-std per frame, stored once by the recipe's latent extraction
+                (``espnet2_glow_wavegan.recipe.extract_latents``), so that a step costs
+                no encoder pass. ``joint`` needs the waveform. Synthesis never reads it.
             generator_adv_loss_params, discriminator_adv_loss_params,
             feat_match_loss_params, mel_loss_params: ESPnet GAN losses (``joint`` only).
             lambda_mle: Weight of the flow negative log-likelihood.
@@ -116,6 +130,13 @@ class GlowWaveGAN(AbsGANTTS):
             raise ValueError(f"training_phase must be one of {TRAINING_PHASES}, got '{training_phase}'")
         if target_latent not in ("sample", "mean"):
             raise ValueError(f"target_latent must be 'sample' or 'mean', got '{target_latent}'")
+        if speech_input not in SPEECH_INPUTS:
+            raise ValueError(f"speech_input must be one of {SPEECH_INPUTS}, got '{speech_input}'")
+        if training_phase == "joint" and speech_input != "waveform":
+            raise ValueError(
+                "training_phase 'joint' fine-tunes the decoder against the real audio: it needs "
+                "speech_input: waveform (the batch's speech must be the waveform)"
+            )
         self.generator = GlowWaveGANGenerator(idim, wavegan_params, prior_params)
         wavegan, prior = self.generator.wavegan, self.generator.prior
         for key in ("spks", "spk_embed_dim"):
@@ -127,6 +148,7 @@ class GlowWaveGAN(AbsGANTTS):
         self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
         self.training_phase = training_phase
         self.target_latent = target_latent
+        self.speech_input = speech_input
         self.lambda_mle = lambda_mle
         self.lambda_dur = lambda_dur
         self.joint_noise_scale = joint_noise_scale
@@ -225,9 +247,8 @@ class GlowWaveGAN(AbsGANTTS):
         use_cache = self.cache_generator_outputs and self.training_phase == "joint" and not is_distributed()
         if use_cache and self._cache is not None:
             return self._cache, True
-        wavegan, prior = self.generator.wavegan, self.generator.prior
-        with torch.no_grad():
-            z, _, _, z_mask = wavegan.encode(speech, speech_lengths, sample=self.target_latent == "sample")
+        prior = self.generator.prior
+        z, z_mask = self._target_latent(speech, speech_lengths)
         g = prior.speaker(sids, spembs)
         prior_out = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)
         outs = {"prior": prior_out}
@@ -236,6 +257,40 @@ class GlowWaveGAN(AbsGANTTS):
         if self.training and use_cache:
             self._cache = outs
         return outs, False
+
+    def _target_latent(self, speech, speech_lengths):
+        """The latent the prior learns to model (B, latent_dim, T_frames), and its frame mask."""
+        if self.speech_input == "posterior_stats":
+            mean, log_std, mask = self._stored_posterior(speech, speech_lengths)
+        else:
+            if speech.dim() != 2:
+                raise ValueError(
+                    f"speech_input is 'waveform' but the batch's speech has shape {tuple(speech.shape)}, "
+                    "not (B, T_wav): for stored posterior statistics set speech_input: posterior_stats"
+                )
+            with torch.no_grad():
+                mean, log_std, mask = self.generator.wavegan.encoder(speech, speech_lengths)
+        if self.target_latent == "mean":
+            return mean, mask
+        return (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask, mask
+
+    def _stored_posterior(self, stats, frame_lengths):
+        latent_dim = self.generator.wavegan.latent_dim
+        if stats.dim() != 3 or stats.size(2) != 2 * latent_dim:
+            hint = (
+                " (a waveform? point the training data at the extracted stats.scp, type kaldi_ark, "
+                "or set speech_input: waveform)"
+                if stats.dim() == 2
+                else " (extracted with a WaveGAN of another latent_dim?)"
+            )
+            raise ValueError(
+                "speech_input is 'posterior_stats': the batch's speech must be the stored posterior "
+                f"(B, T_frames, 2 * latent_dim = {2 * latent_dim}), got shape {tuple(stats.shape)}{hint}"
+            )
+        stats = stats.transpose(1, 2).float()
+        mask = frame_mask(frame_lengths, stats.size(2), stats.dtype)
+        mean, log_std = (stats * mask).split(latent_dim, dim=1)
+        return mean, log_std, mask
 
     def _decode_prior_latent(self, prior_out, speech, sids, spembs, g):
         """Decode a random segment of a prior-sampled latent aligned to the real audio."""
@@ -246,11 +301,10 @@ class GlowWaveGAN(AbsGANTTS):
             mask = frame_mask(lengths, mean_y.size(2), mean_y.dtype)
             z_p = (mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * self.joint_noise_scale) * mask
             z_hat, _ = prior.flow(z_p, mask, g=g, reverse=True)
-        z_segments, start_idxs = get_random_segments(z_hat, lengths, wavegan.segment_size)
+        start_frames = random_segment_starts(lengths, wavegan.segment_size)
+        z_segments = padded_segments(z_hat, start_frames, wavegan.segment_size)
         wav_hat = wavegan.decode(z_segments, g=wavegan.speaker(sids, spembs))
-        hop = wavegan.upsample_factor
-        speech = torch.nn.functional.pad(speech, (0, max(0, mean_y.size(2) * hop - speech.size(1))))
-        wav_real = get_segments(speech.unsqueeze(1), start_idxs * hop, wavegan.segment_size * hop)
+        wav_real = real_audio_segments(speech, start_frames, wavegan.segment_size, wavegan.upsample_factor)
         return {"wav_hat": wav_hat, "wav_real": wav_real}
 
     def _generator_losses(self, outs):

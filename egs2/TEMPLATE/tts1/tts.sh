@@ -11,9 +11,11 @@
 #  11 upload to the Hugging Face hub (--hf_repo; --hf_dry_run true writes the folder only)
 #
 # Two-stage training (Glow-WaveGAN): with --vae_config, stage 7 first trains that model
-# (the WaveGAN VAE) into exp/tts_${vae_tag}, then trains --train_config initialised from it
-# (--init_param <vae model>:tts.generator:tts.generator.wavegan, and the discriminator).
-# --train_vae false / --train_tts false rerun just one of the two.
+# (7a: the WaveGAN VAE) into exp/tts_${vae_tag}; 7b stores its posterior of every training
+# and validation utterance under dump/latents/${vae_tag} when the prior reads stored latents
+# (tts_conf.speech_input: posterior_stats, the recipes' default); 7c trains --train_config
+# initialised from it (--init_param <vae model>:tts.generator:tts.generator.wavegan, and the
+# discriminator). --train_vae false / --train_tts false rerun just one of the two.
 #
 # A stage whose outputs are complete is skipped (it says so); delete them to redo it.
 # An interrupted training resumes from its last checkpoint (--resume true); a finished one
@@ -290,11 +292,16 @@ else
     log "Skip the data preparation stages"
 fi
 
-# Inputs of training/statistics: text + waveform (+ sids, spembs).
-data_opts() {  # data_opts SPLIT(train|valid) DSET
-    local split=$1 dset=$2
+# Inputs of training/statistics: text + waveform (+ sids, spembs). With LATENT_DIR, the
+# 'speech' entry is the WaveGAN posterior stored there by stage 7b instead of the waveform.
+data_opts() {  # data_opts SPLIT(train|valid) DSET [LATENT_DIR]
+    local split=$1 dset=$2 latents=${3:-}
     echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/text,text,text"
-    echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/wav.scp,speech,sound"
+    if [ -n "${latents}" ]; then
+        echo "--${split}_data_path_and_name_and_type ${latents}/${dset}/stats.scp,speech,kaldi_ark"
+    else
+        echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/wav.scp,speech,sound"
+    fi
     if "${use_sid}"; then
         echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/utt2sid,sids,text_int"
     fi
@@ -340,8 +347,8 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     fi
 fi
 
-train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
-    local config=$1 exp_dir=$2 extra=$3
+train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
+    local config=$1 exp_dir=$2 extra=$3 latents=${4:-}
     if is_done "${exp_dir}"; then
         log "${exp_dir} has finished training; delete ${exp_dir}/.done to train further (e.g. after raising max_epoch)"
         return
@@ -349,9 +356,12 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
     need "${config}" "${token_list}" "${tts_stats_dir}/.done"
     mkdir -p "${exp_dir}"
     local shapes="--train_shape_file ${tts_stats_dir}/train/text_shape.${token_type}"
-    shapes+=" --train_shape_file ${tts_stats_dir}/train/speech_shape"
     shapes+=" --valid_shape_file ${tts_stats_dir}/valid/text_shape.${token_type}"
-    shapes+=" --valid_shape_file ${tts_stats_dir}/valid/speech_shape"
+    if [ -n "${latents}" ]; then
+        shapes+=" --train_shape_file ${latents}/${train_set}/speech_shape --valid_shape_file ${latents}/${valid_set}/speech_shape"
+    else
+        shapes+=" --train_shape_file ${tts_stats_dir}/train/speech_shape --valid_shape_file ${tts_stats_dir}/valid/speech_shape"
+    fi
     echo "${run_args}" > "${exp_dir}/run.sh"
     # ESPnet writes checkpoint.pth in place: a job killed while writing it leaves a
     # truncated file that would make the resume crash. Keep it aside and say so.
@@ -368,28 +378,78 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS
         --log "${exp_dir}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
         --init_file_prefix "${exp_dir}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m "espnet2.bin.${tts_task}_train" --config "${config}" ${frontend_opts} \
-            $(data_opts train "${train_set}") $(data_opts valid "${valid_set}") ${shapes} \
+            $(data_opts train "${train_set}" "${latents}") $(data_opts valid "${valid_set}" "${latents}") ${shapes} \
             --resume true --output_dir "${exp_dir}" ${extra} \
         || die "training failed: see ${exp_dir}/train.log (rerun the same command to resume)"
     mark_done "${exp_dir}"
 }
 
+# What a model's training batches carry as 'speech' (tts_conf.speech_input): waveform or
+# posterior_stats (the WaveGAN posterior stored by stage 7b).
+speech_input() {  # speech_input CONFIG
+    ${python} -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])).get("tts_conf") or {}).get("speech_input", "waveform"))' "$1"
+}
+
+extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, stored once per WaveGAN model
+    local dset=$1 dir=${latent_dir}/$1
+    if is_done "${dir}"; then
+        ${python} -m espnet2_glow_wavegan.recipe.extract_latents check --out_dir "${dir}" --model_file "${vae_model}" \
+            || die "stage 7b: ${latent_dir} holds latents of another WaveGAN than ${vae_model}; delete" \
+                   "${latent_dir} to extract them again (and retrain the prior)"
+        log "Stage 7b: ${dir} is complete; delete it to extract again"
+        return
+    fi
+    need "${data_feats}/${dset}/wav.scp" "${vae_exp}/config.yaml"
+    rm -rf "${dir}"
+    mkdir -p "${dir}/split"
+    local n=$(( $(wc -l < "${data_feats}/${dset}/wav.scp") < nj ? $(wc -l < "${data_feats}/${dset}/wav.scp") : nj ))
+    awk -v n="${n}" -v d="${dir}/split" '{print $1 > (d "/keys." ((NR - 1) % n + 1))}' "${data_feats}/${dset}/wav.scp"
+    local cmd=${train_cmd} device=cpu threads=$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))
+    if [ "${ngpu}" -gt 0 ]; then cmd="${cuda_cmd} --gpu 1" device=cuda; fi
+    # shellcheck disable=SC2086
+    ${cmd} JOB=1:"${n}" "${dir}/logs/extract.JOB.log" \
+        ${python} -m espnet2_glow_wavegan.recipe.extract_latents extract --train_config "${vae_exp}/config.yaml" \
+            --model_file "${vae_model}" --wav_scp "${data_feats}/${dset}/wav.scp" --keys "${dir}/split/keys.JOB" \
+            --out "${dir}/split/stats.JOB" --device "${device}" --num_threads "${threads}" \
+        || die "Stage 7b failed for ${dset}: see ${dir}/logs/extract.*.log"
+    ${python} -m espnet2_glow_wavegan.recipe.extract_latents finalize --out_dir "${dir}" \
+        --wav_scp "${data_feats}/${dset}/wav.scp" --train_config "${vae_exp}/config.yaml" --model_file "${vae_model}"
+    mark_done "${dir}"
+}
+
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     log "Stage 7: training"
     [ -n "${train_config}" ] || die "--train_config is required"
-    init_args=""
+    need "${train_config}"
+    init_args="" latent_dir=""
     if [ -n "${vae_config}" ]; then
         if "${train_vae}"; then
             log "Stage 7a: WaveGAN VAE ${vae_config} -> ${vae_exp}"
             train_model "${vae_config}" "${vae_exp}" "${vae_args}"
         fi
-        need "${vae_exp}/${vae_init_model}"
-        init_args="--init_param ${vae_exp}/${vae_init_model}:tts.generator:tts.generator.wavegan"
-        init_args+=" --init_param ${vae_exp}/${vae_init_model}:tts.discriminator:tts.discriminator"
+        vae_model=${vae_exp}/${vae_init_model}
+        need "${vae_model}"
+        init_args="--init_param ${vae_model}:tts.generator:tts.generator.wavegan"
+        init_args+=" --init_param ${vae_model}:tts.discriminator:tts.discriminator"
+        if "${train_tts}" && [ "$(speech_input "${train_config}")" = posterior_stats ]; then
+            latent_dir=${dumpdir}/latents/${vae_tag}
+            log "Stage 7b: posterior of ${vae_model} for ${train_set} and ${valid_set} -> ${latent_dir}"
+            extract_latents "${train_set}"
+            extract_latents "${valid_set}"
+        fi
+    elif [ "$(speech_input "${train_config}")" = posterior_stats ]; then
+        die "${train_config} trains on stored WaveGAN latents (speech_input: posterior_stats): give --vae_config," \
+            "the WaveGAN whose latent it models, or set speech_input: waveform"
     fi
     if "${train_tts}"; then
-        log "Stage 7b: TTS model ${train_config} -> ${tts_exp}"
-        train_model "${train_config}" "${tts_exp}" "${init_args} ${train_args}"
+        log "Stage 7c: TTS model ${train_config} -> ${tts_exp}"
+        if [ -n "${latent_dir}" ]; then
+            # Never train (or resume) a prior on the latents of another WaveGAN.
+            ${python} -m espnet2_glow_wavegan.recipe.extract_latents check --out_dir "${latent_dir}/${train_set}" \
+                --model_file "${vae_model}" --record "${tts_exp}/wavegan_latents.json" \
+                || die "stage 7c: ${tts_exp} and the WaveGAN latents do not match (see above)"
+        fi
+        train_model "${train_config}" "${tts_exp}" "${init_args} ${train_args}" "${latent_dir}"
     fi
 fi
 else
