@@ -54,14 +54,17 @@ def build(system, tiny):
 
     suffix = "_tiny" if tiny else ""
     torch.manual_seed(0)
-    if system.startswith("glow"):
-        conf = load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
-        conf["speech_input"] = "waveform" if system == "glow_prior_waveform" else "posterior_stats"
-        return GlowWaveGAN(idim=VOCAB, odim=1, **conf)
     if system.startswith("wavegan_vae"):
         conf = load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"]
         conf["generator_params"]["encode_segment_window"] = system != "wavegan_vae_whole"
         return WaveGANVAE(idim=VOCAB, odim=1, **conf)
+    if system.startswith("glow"):
+        conf = load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
+        conf["speech_input"] = "waveform" if system == "glow_prior_waveform" else "posterior_stats"
+        model = GlowWaveGAN(idim=VOCAB, odim=1, **conf)
+        # Its WaveGAN from a wavegan_vae, as --init_param gives it (training checks that).
+        model.generator.wavegan.load_state_dict(build("wavegan_vae", tiny).generator.state_dict())
+        return model
     conf = load(f"train_vits{suffix}.yaml")
     odim = conf["feats_extract_conf"]["n_fft"] // 2 + 1
     return VITS(idim=VOCAB, odim=odim, **conf["tts_conf"])

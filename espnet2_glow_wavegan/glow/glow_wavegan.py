@@ -3,27 +3,14 @@
 from typing import Any, Dict, Optional
 
 import torch
-from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
-from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
 from espnet2_glow_wavegan.glow.prior import FlowPrior
-from espnet2_glow_wavegan.utils import (
-    check_finite,
-    frame_mask,
-    is_distributed,
-    padded_segments,
-    random_segment_starts,
-    zero_touching,
-)
+from espnet2_glow_wavegan.utils import frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments
-from espnet2_glow_wavegan.wavegan.loss import (
-    DEFAULT_ADV_LOSS_PARAMS,
-    DEFAULT_FEAT_MATCH_LOSS_PARAMS,
-    DEFAULT_MEL_LOSS_PARAMS,
-    WaveformGANLoss,
-)
+from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
 from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS
 from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
 
@@ -48,7 +35,20 @@ class GlowWaveGANGenerator(torch.nn.Module):
         self.upsample_factor = self.wavegan.upsample_factor
 
 
-class GlowWaveGAN(AbsGANTTS):
+class NoDiscriminator(torch.nn.Module):
+    """Stands in for the discriminator in the ``prior`` phase, where nothing is adversarial.
+
+    ESPnet's GAN task builds its second optimiser over ``tts.discriminator``, which
+    needs a parameter; this one is never used, so prior checkpoints and packed models
+    do not carry the WaveGAN's 51 M discriminator weights.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # DDP skips it
+
+
+class GlowWaveGAN(WaveformGANTTS):
     """Glow-TTS flow prior over the latent of a WaveGAN, decoded by the WaveGAN's decoder.
 
     Training phases (``training_phase``):
@@ -78,15 +78,9 @@ class GlowWaveGAN(AbsGANTTS):
         training_phase: str = "prior",
         target_latent: str = "sample",
         speech_input: str = "waveform",
-        generator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
-        discriminator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
-        feat_match_loss_params: Dict[str, Any] = DEFAULT_FEAT_MATCH_LOSS_PARAMS,
-        mel_loss_params: Dict[str, Any] = DEFAULT_MEL_LOSS_PARAMS,
         lambda_mle: float = 1.0,
         lambda_dur: float = 1.0,
-        lambda_adv: float = 1.0,
-        lambda_mel: float = 45.0,
-        lambda_feat_match: float = 2.0,
+        joint_gan_loss_params: Dict[str, Any] = {},
         joint_noise_scale: float = 0.667,
         noise_scale: float = 0.667,
         length_scale: float = 1.0,
@@ -112,11 +106,11 @@ class GlowWaveGAN(AbsGANTTS):
                 log-std per frame, stored once by the recipe's latent extraction
                 (``espnet2_glow_wavegan.recipe.extract_latents``), so that a step costs
                 no encoder pass. ``joint`` needs the waveform. Synthesis never reads it.
-            generator_adv_loss_params, discriminator_adv_loss_params,
-            feat_match_loss_params, mel_loss_params: ESPnet GAN losses (``joint`` only).
             lambda_mle: Weight of the flow negative log-likelihood.
             lambda_dur: Weight of the duration predictor loss.
-            lambda_adv, lambda_mel, lambda_feat_match: GAN loss weights (``joint`` only).
+            joint_gan_loss_params: ``joint`` only: :class:`WaveformGANLoss` arguments (ESPnet's
+                adversarial, feature-matching and mel losses and their weights) for fine-tuning
+                the decoder, as in the WaveGAN config; unset ones take HiFi-GAN's values.
             joint_noise_scale: Prior temperature of the latents the decoder is
                 fine-tuned on in ``joint`` (the synthesis default).
             noise_scale: Default prior temperature at synthesis.
@@ -125,7 +119,7 @@ class GlowWaveGAN(AbsGANTTS):
                 frames (bounded memory for very long text); 0 decodes in one pass.
             cache_generator_outputs: Reuse the first turn's decoder output in the second.
         """
-        super().__init__()
+        super().__init__(sampling_rate, cache_generator_outputs and training_phase == "joint")
         if training_phase not in TRAINING_PHASES:
             raise ValueError(f"training_phase must be one of {TRAINING_PHASES}, got '{training_phase}'")
         if target_latent not in ("sample", "mean"):
@@ -145,7 +139,6 @@ class GlowWaveGAN(AbsGANTTS):
                     f"the WaveGAN decoder is conditioned on {key}={getattr(wavegan, key)}: "
                     f"set the same {key} in prior_params (got {getattr(prior, key)})"
                 )
-        self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
         self.training_phase = training_phase
         self.target_latent = target_latent
         self.speech_input = speech_input
@@ -155,98 +148,27 @@ class GlowWaveGAN(AbsGANTTS):
         self.noise_scale = noise_scale
         self.length_scale = length_scale
         self.decode_chunk_frames = decode_chunk_frames
-        self.cache_generator_outputs = cache_generator_outputs
-        self._cache = None
         if training_phase == "joint":
-            self.gan_loss = WaveformGANLoss(
-                generator_adv_loss_params,
-                discriminator_adv_loss_params,
-                feat_match_loss_params,
-                mel_loss_params,
-                lambda_adv=lambda_adv,
-                lambda_mel=lambda_mel,
-                lambda_feat_match=lambda_feat_match,
-            )
-        # Frozen parts: the encoder always (it defines the latent the prior models);
-        # decoder and discriminator unless they are fine-tuned jointly.
-        frozen = [self.generator.wavegan.encoder]
-        if training_phase == "prior":
-            frozen += [self.generator.wavegan, self.discriminator]
-        for module in frozen:
-            for p in module.parameters():
-                p.requires_grad_(False)
-        self.fs = sampling_rate
-        self.spks = self.generator.prior.spks
-        self.spk_embed_dim = self.generator.prior.spk_embed_dim
-        self.langs = None
-
-    @property
-    def require_raw_speech(self):
-        """The frozen encoder reads the waveform."""
-        return True
-
-    @property
-    def require_vocoder(self):
-        """The WaveGAN decoder outputs the waveform."""
-        return False
-
-    def forward(
-        self,
-        text: torch.Tensor,
-        text_lengths: torch.Tensor,
-        feats: Optional[torch.Tensor] = None,
-        feats_lengths: Optional[torch.Tensor] = None,
-        speech: Optional[torch.Tensor] = None,
-        speech_lengths: Optional[torch.Tensor] = None,
-        sids: Optional[torch.Tensor] = None,
-        spembs: Optional[torch.Tensor] = None,
-        lids: Optional[torch.Tensor] = None,
-        forward_generator: bool = True,
-        **kwargs,
-    ) -> Dict[str, Any]:
-        """One GAN turn.
-
-        Args:
-            text: Token ids (B, T_text).
-            text_lengths: (B,).
-            feats, feats_lengths: Unused (the task runs without a feature extractor).
-            speech: Waveform (B, T_wav).
-            speech_lengths: (B,).
-            sids: Speaker ids (B,) or (B, 1).
-            spembs: Speaker embeddings (B, spk_embed_dim).
-            lids: Unsupported (must be None).
-            forward_generator: Generator turn (True) or discriminator turn (False).
-
-        Returns:
-            Dict[str, Any]: ``loss``, ``stats``, ``weight``, ``optim_idx`` (0: G, 1: D).
-        """
-        if speech is None:
-            raise ValueError("glow_wavegan needs the raw waveform: the batch has no 'speech'")
-        batch_size = text.size(0)
-        if self.training_phase == "prior" and not forward_generator:
-            # Nothing to learn, but ESPnet's GANTrainer backpropagates every turn.
-            loss, stats = zero_touching(self), dict(discriminator_loss=0.0)
-            optim_idx = 1
+            self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
+            self.gan_loss = WaveformGANLoss(**joint_gan_loss_params)
         else:
-            outs, reuse_cache = self._generator_outputs(text, text_lengths, speech, speech_lengths, sids, spembs)
-            if forward_generator:
-                loss, stats = self._generator_losses(outs)
-                optim_idx = 0
-            else:
-                loss, stats = self._discriminator_losses(outs)
-                optim_idx = 1
-            if reuse_cache or not self.training:
-                self._cache = None
-        check_finite(loss, stats, self, forward_generator)
-        loss, stats, weight = force_gatherable((loss, stats, batch_size), speech.device)
-        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
+            self.discriminator = NoDiscriminator()
+        # Frozen: the encoder always (it defines the latent the prior models), the
+        # decoder unless it is fine-tuned jointly.
+        for p in (wavegan.parameters() if training_phase == "prior" else wavegan.encoder.parameters()):
+            p.requires_grad_(False)
+        self._wavegan_checked = False
+        self.spks = prior.spks
+        self.spk_embed_dim = prior.spk_embed_dim
 
-    def _generator_outputs(self, text, text_lengths, speech, speech_lengths, sids, spembs):
-        # Only the joint phase has a discriminator turn that reuses these outputs, and
-        # under DDP each turn's backward must go through that turn's own forward.
-        use_cache = self.cache_generator_outputs and self.training_phase == "joint" and not is_distributed()
-        if use_cache and self._cache is not None:
-            return self._cache, True
+    def forward(self, *args, **kwargs) -> Dict[str, Any]:
+        """One GAN turn (see :meth:`WaveformGANTTS.forward`); the first training turn checks the WaveGAN."""
+        if self.training and not self._wavegan_checked:
+            self.check_wavegan_initialised()
+        return super().forward(*args, **kwargs)
+
+    def _run_generator(self, text, text_lengths, speech, speech_lengths, sids, spembs):
+        """Prior likelihood of the target latent; in ``joint``, also a decoded prior-latent segment."""
         prior = self.generator.prior
         z, z_mask = self._target_latent(speech, speech_lengths)
         g = prior.speaker(sids, spembs)
@@ -254,9 +176,35 @@ class GlowWaveGAN(AbsGANTTS):
         outs = {"prior": prior_out}
         if self.training_phase == "joint":
             outs.update(self._decode_prior_latent(prior_out, speech, sids, spembs, g))
-        if self.training and use_cache:
-            self._cache = outs
-        return outs, False
+        return outs
+
+    def check_wavegan_initialised(self) -> None:
+        """Refuse to train over a WaveGAN that ``wavegan_vae`` did not train as this architecture.
+
+        ``--init_param`` copies a wavegan_vae generator into ``generator.wavegan``, its
+        architecture record included; an untrained WaveGAN (no ``--init_param``) has none,
+        and one trained with other ``generator_params`` (same tensor shapes, say other
+        dilations) records other settings. Either would train the prior on a latent that
+        the packed decoder does not decode.
+        """
+        wavegan = self.generator.wavegan
+        recorded = wavegan.recorded_architecture()
+        if recorded is None:
+            raise ValueError(
+                "tts.generator.wavegan was not initialised from a trained wavegan_vae: pass --init_param "
+                "<wavegan_vae model>.pth:tts.generator:tts.generator.wavegan (the recipe's stage 7 does). "
+                "Trained over an untrained, frozen WaveGAN, the prior would model a meaningless latent."
+            )
+        differing = sorted(k for k in set(recorded) | set(wavegan.architecture) if recorded.get(k) != wavegan.architecture.get(k))
+        if differing:
+            details = "; ".join(
+                f"{k}: {recorded.get(k)!r} in the WaveGAN, {wavegan.architecture.get(k)!r} in wavegan_params" for k in differing
+            )
+            raise ValueError(
+                "tts_conf.wavegan_params differ from the generator_params of the wavegan_vae loaded into "
+                f"tts.generator.wavegan ({details}). Copy the WaveGAN config's generator_params into wavegan_params."
+            )
+        self._wavegan_checked = True
 
     def _target_latent(self, speech, speech_lengths):
         """The latent the prior learns to model (B, latent_dim, T_frames), and its frame mask."""
@@ -295,19 +243,19 @@ class GlowWaveGAN(AbsGANTTS):
     def _decode_prior_latent(self, prior_out, speech, sids, spembs, g):
         """Decode a random segment of a prior-sampled latent aligned to the real audio."""
         wavegan, prior = self.generator.wavegan, self.generator.prior
+        lengths = prior_out["z_lengths"]
         with torch.no_grad():
-            mean_y, log_std_y = prior_out["mean_y"], prior_out["log_std_y"]
-            lengths = prior_out["z_lengths"]
-            mask = frame_mask(lengths, mean_y.size(2), mean_y.dtype)
-            z_p = (mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * self.joint_noise_scale) * mask
-            z_hat, _ = prior.flow(z_p, mask, g=g, reverse=True)
+            z_hat = prior.sample_aligned(
+                prior_out["mean_y"], prior_out["log_std_y"], lengths, g=g, noise_scale=self.joint_noise_scale
+            )
         start_frames = random_segment_starts(lengths, wavegan.segment_size)
         z_segments = padded_segments(z_hat, start_frames, wavegan.segment_size)
         wav_hat = wavegan.decode(z_segments, g=wavegan.speaker(sids, spembs))
         wav_real = real_audio_segments(speech, start_frames, wavegan.segment_size, wavegan.upsample_factor)
         return {"wav_hat": wav_hat, "wav_real": wav_real}
 
-    def _generator_losses(self, outs):
+    def _generator_turn(self, batch):
+        outs = self._generator_outputs(batch)
         prior_out = outs["prior"]
         mle_loss = self.lambda_mle * prior_out["mle_loss"]
         dur_loss = self.lambda_dur * prior_out["duration_loss"]
@@ -320,9 +268,11 @@ class GlowWaveGAN(AbsGANTTS):
         stats["generator_loss"] = loss.item()
         return loss, stats
 
-    def _discriminator_losses(self, outs):
-        loss, stats = self.gan_loss.discriminator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
-        return loss + zero_touching(self.generator), stats  # DDP: every parameter gets a gradient
+    def _discriminator_turn(self, batch):
+        if self.training_phase == "prior":
+            # Nothing is adversarial, but ESPnet's GANTrainer backpropagates every turn.
+            return torch.zeros((), device=batch["text"].device), dict(discriminator_loss=0.0)
+        return super()._discriminator_turn(batch)
 
     def optimize_for_inference(
         self, decoder_dtype: torch.dtype = torch.float32, tile_elements: int = DEFAULT_TILE_ELEMENTS

@@ -270,13 +270,36 @@ class FlowPrior(torch.nn.Module):
         path = durations_to_path(durations, text_mask, frames)
         mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)
         log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
-        z_p = mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * noise_scale
-        # The flow folds frame pairs: run it on lengths rounded up to the fold, then cut.
-        f = self.squeeze_factor
+        return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale), lengths, path
+
+    def sample_aligned(
+        self,
+        mean_y: torch.Tensor,
+        log_std_y: torch.Tensor,
+        lengths: torch.Tensor,
+        g: Optional[torch.Tensor] = None,
+        noise_scale: float = 0.667,
+    ) -> torch.Tensor:
+        """Sample the frame-aligned prior N(mean_y, (noise_scale * std_y)^2) and invert the flow.
+
+        The flow folds frames in groups of ``squeeze_factor``: the frames are padded to
+        the fold, and the prior sample is zero past each item's length, so that an
+        utterance's latent does not depend on the batch it is sampled in.
+
+        Args:
+            mean_y: Prior mean per frame (B, latent_dim, T_feats).
+            log_std_y: Prior log-std per frame (B, latent_dim, T_feats).
+            lengths: Valid frames (B,).
+            g: Speaker condition (B, global_channels, 1) or None.
+            noise_scale: Temperature (0: the mean).
+
+        Returns:
+            Tensor: z (B, latent_dim, T_feats), zero past each length.
+        """
+        frames, f = mean_y.size(2), self.squeeze_factor
         padded = -(-frames // f) * f
-        z_p = torch.nn.functional.pad(z_p, (0, padded - frames))
-        flow_lengths = -torch.div(-lengths, f, rounding_mode="floor") * f
-        flow_mask = frame_mask(flow_lengths, padded, z_p.dtype)
-        z, _ = self.flow(z_p * flow_mask, flow_mask, g=g, reverse=True)
-        z_mask = frame_mask(lengths, frames, z.dtype)
-        return z[:, :, :frames] * z_mask, lengths, path
+        z_mask = frame_mask(lengths, padded, mean_y.dtype)
+        z_p = torch.nn.functional.pad(mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * noise_scale, (0, padded - frames))
+        flow_mask = frame_mask(-torch.div(-lengths, f, rounding_mode="floor") * f, padded, mean_y.dtype)
+        z, _ = self.flow(z_p * z_mask, flow_mask, g=g, reverse=True)
+        return (z * z_mask)[:, :, :frames]

@@ -1,6 +1,8 @@
 """WaveGAN generator: waveform encoder -> z -> HiFi-GAN decoder, with speaker conditioning."""
 
-from typing import List, Optional, Tuple
+import inspect
+import json
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
@@ -14,6 +16,14 @@ from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     prepare_decoder_for_synthesis,
     synthesis_decode,
 )
+
+
+# Constructor arguments that change how the generator trains, not what its weights compute.
+TRAINING_ARGUMENTS = ("segment_size", "encode_segment_window")
+# Bytes of the architecture record (UTF-8 JSON), stored one per float32 element: ESPnet's
+# checkpoint averaging divides float tensors by their count (identical records average to
+# themselves exactly) but only sums integer ones.
+ARCHITECTURE_RECORD_SIZE = 4096
 
 
 class WaveGANGenerator(torch.nn.Module):
@@ -68,7 +78,16 @@ class WaveGANGenerator(torch.nn.Module):
                 The segment's posterior is the same as from the whole utterance, at a
                 fraction of the cost; False encodes whole utterances (for comparison).
         """
+        arguments = dict(locals())
         super().__init__()
+        names = [n for n in inspect.signature(WaveGANGenerator.__init__).parameters if n != "self"]
+        self.architecture: Dict[str, Any] = json.loads(
+            json.dumps({n: arguments[n] for n in names if n not in TRAINING_ARGUMENTS}, sort_keys=True)
+        )
+        # The architecture the weights in this module were trained as (see record_architecture):
+        # zeros until a wavegan_vae writes it; checkpoints and --init_param carry it along.
+        self.register_buffer("trained_architecture", torch.zeros(ARCHITECTURE_RECORD_SIZE))
+        self.register_load_state_dict_pre_hook(_keep_record_missing_from_old_checkpoints)
         hop = 1
         for s in encoder_downsample_scales:
             hop *= s
@@ -112,6 +131,20 @@ class WaveGANGenerator(torch.nn.Module):
         self.encode_segment_window = encode_segment_window
         # Set by optimize_for_inference: decode through the tiled synthesis path.
         self.synthesis_tile_elements: Optional[int] = None
+
+    def record_architecture(self) -> None:
+        """Mark the weights as trained with this module's own architecture (``wavegan_vae`` does)."""
+        data = json.dumps(self.architecture, sort_keys=True).encode("utf-8")
+        if len(data) > ARCHITECTURE_RECORD_SIZE:
+            raise ValueError(f"the WaveGAN architecture takes {len(data)} bytes as JSON, over {ARCHITECTURE_RECORD_SIZE}")
+        record = torch.zeros(ARCHITECTURE_RECORD_SIZE)
+        record[: len(data)] = torch.tensor(list(data), dtype=torch.float32)
+        self.trained_architecture.copy_(record)
+
+    def recorded_architecture(self) -> Optional[Dict[str, Any]]:
+        """The architecture the current weights were trained as, or None if no wavegan_vae trained them."""
+        data = bytes(int(round(v)) for v in self.trained_architecture.tolist()).rstrip(b"\0")
+        return json.loads(data.decode("utf-8")) if data else None
 
     def optimize_for_inference(
         self, decoder_dtype: torch.dtype = torch.float32, tile_elements: int = DEFAULT_TILE_ELEMENTS
@@ -244,6 +277,12 @@ class WaveGANGenerator(torch.nn.Module):
         wav_segments = self.decode(z, g=self.speaker(sids, spembs))
         real_segments = real_audio_segments(speech, start_frames, self.segment_size, self.upsample_factor)
         return wav_segments, real_segments, start_frames, mean, log_std, mask
+
+
+def _keep_record_missing_from_old_checkpoints(module, state_dict, prefix, *args):
+    # Checkpoints written before the record existed still load strictly (resume); the
+    # module keeps what it has (its own record in a wavegan_vae, zeros elsewhere).
+    state_dict.setdefault(prefix + "trained_architecture", module.trained_architecture.clone())
 
 
 def real_audio_segments(speech: torch.Tensor, start_frames: torch.Tensor, segment_size: int, hop: int) -> torch.Tensor:

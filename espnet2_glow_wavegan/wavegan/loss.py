@@ -64,13 +64,13 @@ class WaveformGANLoss(torch.nn.Module):
 
     def __init__(
         self,
-        generator_adv_loss_params: Dict[str, Any],
-        discriminator_adv_loss_params: Dict[str, Any],
-        feat_match_loss_params: Dict[str, Any],
-        mel_loss_params: Dict[str, Any],
-        lambda_adv: float,
-        lambda_mel: float,
-        lambda_feat_match: float,
+        generator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        discriminator_adv_loss_params: Dict[str, Any] = DEFAULT_ADV_LOSS_PARAMS,
+        feat_match_loss_params: Dict[str, Any] = DEFAULT_FEAT_MATCH_LOSS_PARAMS,
+        mel_loss_params: Dict[str, Any] = DEFAULT_MEL_LOSS_PARAMS,
+        lambda_adv: float = 1.0,
+        lambda_mel: float = 45.0,
+        lambda_feat_match: float = 2.0,
     ):
         super().__init__()
         self.generator_adv_loss = GeneratorAdversarialLoss(**generator_adv_loss_params)

@@ -3,12 +3,10 @@
 from typing import Any, Dict, Optional
 
 import torch
-from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
-from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
-from espnet2_glow_wavegan.utils import check_finite, is_distributed, zero_touching
+from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -56,7 +54,7 @@ DEFAULT_DISCRIMINATOR_PARAMS: Dict[str, Any] = {
 }
 
 
-class WaveGANVAE(AbsGANTTS):
+class WaveGANVAE(WaveformGANTTS):
     """GAN-based VAE on raw waveforms: the first stage of Glow-WaveGAN.
 
     ``generator`` (encoder + HiFi-GAN decoder) is trained with LSGAN adversarial,
@@ -105,8 +103,11 @@ class WaveGANVAE(AbsGANTTS):
             cache_generator_outputs: Reuse the generator output of the first turn
                 (discriminator or generator) in the second turn of the same batch.
         """
-        super().__init__()
+        super().__init__(sampling_rate, cache_generator_outputs)
         self.generator = WaveGANGenerator(**generator_params)
+        # These weights are trained here, as this architecture: the record travels with them
+        # (checkpoints, --init_param) so that glow_wavegan can check what it was given.
+        self.generator.record_architecture()
         self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
         self.gan_loss = WaveformGANLoss(
             generator_adv_loss_params,
@@ -119,84 +120,21 @@ class WaveGANVAE(AbsGANTTS):
         )
         self.kl_loss = StandardNormalKLLoss()
         self.lambda_kl = lambda_kl
-        self.cache_generator_outputs = cache_generator_outputs
-        self._cache = None
-        self.fs = sampling_rate
         self.spks = self.generator.spks
         self.spk_embed_dim = self.generator.spk_embed_dim
-        self.langs = None
 
-    @property
-    def require_raw_speech(self):
-        """The encoder reads the waveform."""
-        return True
+    def _run_generator(self, text, text_lengths, speech, speech_lengths, sids, spembs):
+        """A random segment per item: encoded (segment-first), sampled, decoded; the KL's statistics."""
+        wav_hat, wav_real, _, mean, log_std, mask = self.generator(speech, speech_lengths, sids=sids, spembs=spembs)
+        return dict(wav_hat=wav_hat, wav_real=wav_real, mean=mean, log_std=log_std, mask=mask)
 
-    @property
-    def require_vocoder(self):
-        """The decoder outputs the waveform."""
-        return False
-
-    def forward(
-        self,
-        text: torch.Tensor,
-        text_lengths: torch.Tensor,
-        feats: Optional[torch.Tensor] = None,
-        feats_lengths: Optional[torch.Tensor] = None,
-        speech: Optional[torch.Tensor] = None,
-        speech_lengths: Optional[torch.Tensor] = None,
-        sids: Optional[torch.Tensor] = None,
-        spembs: Optional[torch.Tensor] = None,
-        lids: Optional[torch.Tensor] = None,
-        forward_generator: bool = True,
-        **kwargs,
-    ) -> Dict[str, Any]:
-        """One GAN turn.
-
-        Args:
-            text: Token ids (B, T_text), ignored.
-            text_lengths: (B,), ignored.
-            feats: Features from the task's extractor, ignored (the encoder reads ``speech``).
-            feats_lengths: (B,), ignored.
-            speech: Waveform (B, T_wav).
-            speech_lengths: (B,).
-            sids: Speaker ids (B,) or (B, 1).
-            spembs: Speaker embeddings (B, spk_embed_dim).
-            lids: Language ids, unsupported (must be None).
-            forward_generator: Generator turn (True) or discriminator turn (False).
-
-        Returns:
-            Dict[str, Any]: ``loss``, ``stats``, ``weight``, ``optim_idx`` (0: G, 1: D).
-        """
-        if speech is None:
-            raise ValueError("wavegan_vae trains on the raw waveform: the batch has no 'speech'")
-        outs, reuse_cache = self._generator_outputs(speech, speech_lengths, sids, spembs)
-        wav_hat, wav_real, _, mean, log_std, mask = outs
-        batch_size = speech.size(0)
-        if forward_generator:
-            gan_loss, stats = self.gan_loss.generator_loss(self.discriminator, wav_hat, wav_real)
-            kl_loss = self.lambda_kl * self.kl_loss(mean, log_std, mask)
-            loss = gan_loss + kl_loss
-            stats.update(generator_kl_loss=kl_loss.item(), generator_loss=loss.item())
-            optim_idx = 0
-        else:
-            loss, stats = self.gan_loss.discriminator_loss(self.discriminator, wav_hat, wav_real)
-            loss = loss + zero_touching(self.generator)  # DDP: every parameter gets a gradient
-            optim_idx = 1
-        if reuse_cache or not self.training:
-            self._cache = None
-        check_finite(loss, stats, self, forward_generator)
-        loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
-        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
-
-    def _generator_outputs(self, speech, speech_lengths, sids, spembs):
-        # Under DDP each turn's backward must go through that turn's own forward.
-        use_cache = self.cache_generator_outputs and not is_distributed()
-        if use_cache and self._cache is not None:
-            return self._cache, True
-        outs = self.generator(speech, speech_lengths, sids=sids, spembs=spembs)
-        if self.training and use_cache:
-            self._cache = outs
-        return outs, False
+    def _generator_turn(self, batch):
+        outs = self._generator_outputs(batch)
+        loss, stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
+        kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
+        loss = loss + kl_loss
+        stats.update(generator_kl_loss=kl_loss.item(), generator_loss=loss.item())
+        return loss, stats
 
     def inference(
         self,

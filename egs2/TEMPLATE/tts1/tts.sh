@@ -14,8 +14,8 @@
 # (7a: the WaveGAN VAE) into exp/tts_${vae_tag}; 7b stores its posterior of every training
 # and validation utterance under dump/latents/${vae_tag} when the prior reads stored latents
 # (tts_conf.speech_input: posterior_stats, the recipes' default); 7c trains --train_config
-# initialised from it (--init_param <vae model>:tts.generator:tts.generator.wavegan, and the
-# discriminator). --train_vae false / --train_tts false rerun just one of the two.
+# initialised from it (--init_param <vae model>:tts.generator:tts.generator.wavegan, and for
+# the joint phase the discriminator). --train_vae false / --train_tts false rerun one of the two.
 #
 # A stage whose outputs are complete is skipped (it says so); delete them to redo it.
 # An interrupted training resumes from its last checkpoint (--resume true); a finished one
@@ -384,10 +384,8 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
     mark_done "${exp_dir}"
 }
 
-# What a model's training batches carry as 'speech' (tts_conf.speech_input): waveform or
-# posterior_stats (the WaveGAN posterior stored by stage 7b).
-speech_input() {  # speech_input CONFIG
-    ${python} -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])).get("tts_conf") or {}).get("speech_input", "waveform"))' "$1"
+tts_conf_value() {  # tts_conf_value CONFIG KEY DEFAULT: a tts_conf setting of a training config
+    ${python} -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])).get("tts_conf") or {}).get(sys.argv[2], sys.argv[3]))' "$@"
 }
 
 extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, stored once per WaveGAN model
@@ -430,14 +428,18 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         vae_model=${vae_exp}/${vae_init_model}
         need "${vae_model}"
         init_args="--init_param ${vae_model}:tts.generator:tts.generator.wavegan"
-        init_args+=" --init_param ${vae_model}:tts.discriminator:tts.discriminator"
-        if "${train_tts}" && [ "$(speech_input "${train_config}")" = posterior_stats ]; then
+        # The discriminator only trains in the joint phase (the prior phase has none).
+        if [ "$(tts_conf_value "${train_config}" training_phase prior)" = joint ]; then
+            init_args+=" --init_param ${vae_model}:tts.discriminator:tts.discriminator"
+        fi
+        # Does the prior read the WaveGAN posterior stored by stage 7b, or the waveform?
+        if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
             latent_dir=${dumpdir}/latents/${vae_tag}
             log "Stage 7b: posterior of ${vae_model} for ${train_set} and ${valid_set} -> ${latent_dir}"
             extract_latents "${train_set}"
             extract_latents "${valid_set}"
         fi
-    elif [ "$(speech_input "${train_config}")" = posterior_stats ]; then
+    elif [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
         die "${train_config} trains on stored WaveGAN latents (speech_input: posterior_stats): give --vae_config," \
             "the WaveGAN whose latent it models, or set speech_input: waveform"
     fi
