@@ -1,11 +1,14 @@
-"""Shared fixtures: paths of the bundled corpora and a Python that runs like a user's."""
+"""Shared helpers: corpora paths, a Python that runs like a user's, and the tiny models."""
 
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "corpora"
@@ -73,6 +76,39 @@ def data_args(root: Path, names=("train", "valid")):
 
 
 LJ_CONF = REPO / "egs2/ljspeech/tts1/conf/tuning"
+CONF = {"ljspeech": LJ_CONF, "aishell3": REPO / "egs2/aishell3/tts1/conf/tuning"}
+HOP = {"ljspeech": 256, "aishell3": 300}
+
+
+def tts_conf(name: str, recipe: str = "ljspeech") -> dict:
+    """``tts_conf`` of a recipe config, e.g. ``tts_conf("train_glow_wavegan_tiny.yaml")``."""
+    return copy.deepcopy(yaml.safe_load((CONF[recipe] / name).read_text())["tts_conf"])
+
+
+def tiny_wavegan_vae(recipe: str = "ljspeech", **generator_overrides):
+    """The recipe's tiny ``wavegan_vae`` (seed 0), generator settings overridden."""
+    from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
+
+    conf = tts_conf("train_wavegan_vae_tiny.yaml", recipe)
+    conf["generator_params"].update(generator_overrides)
+    torch.manual_seed(0)
+    return WaveGANVAE(idim=20, odim=1, **conf)
+
+
+def tiny_glow_wavegan(recipe: str = "ljspeech", prior_params=None, **overrides):
+    """The recipe's tiny ``glow_wavegan`` (seed 0), trained from waveform batches unless
+    ``speech_input`` says otherwise, with its WaveGAN taken from :func:`tiny_wavegan_vae`
+    as ``--init_param`` does (so training passes the WaveGAN check)."""
+    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+
+    conf = tts_conf("train_glow_wavegan_tiny.yaml", recipe)
+    conf.update(dict(speech_input="waveform"), **overrides)
+    conf["prior_params"].update(prior_params or {})
+    torch.manual_seed(0)
+    model = GlowWaveGAN(idim=20, odim=1, **conf)
+    vae = tiny_wavegan_vae(recipe, **conf["wavegan_params"])
+    model.generator.wavegan.load_state_dict(vae.generator.state_dict())
+    return model
 
 
 def collect_stats(root: Path, common_args):

@@ -9,8 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO
-from test_glow_wavegan import tiny_glow
+from conftest import REPO, tiny_glow_wavegan
 
 # The benchmark's variant names (a script, not a package module; its heavy imports are lazy).
 _spec = importlib.util.spec_from_file_location("benchmark_tts", REPO / "benchmarks/benchmark_tts.py")
@@ -19,6 +18,7 @@ _spec.loader.exec_module(_benchmark)
 SYSTEMS = _benchmark.SYSTEMS
 
 
+@pytest.mark.slow
 def test_benchmark_command_produces_a_finite_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/benchmark_tts.py"), "--tiny", "--runs", "1", "--train_runs", "1",
@@ -50,7 +50,7 @@ def synthesize(model, text, durations):
 
 
 def test_optimized_inference_matches_the_unoptimized_model():
-    model = tiny_glow().eval()
+    model = tiny_glow_wavegan().eval()
     text = torch.randint(2, 20, (30,))
     durations = torch.full((30,), 3)
     with torch.inference_mode():
@@ -65,7 +65,7 @@ def test_optimized_inference_matches_the_unoptimized_model():
 
 
 def test_bfloat16_decoder_is_an_opt_in_close_to_float32():
-    model = tiny_glow().eval()
+    model = tiny_glow_wavegan().eval()
     text = torch.randint(2, 20, (30,))
     durations = torch.full((30,), 3)
     with torch.inference_mode():
@@ -80,4 +80,4 @@ def test_bfloat16_decoder_is_an_opt_in_close_to_float32():
     # the paper-size one about 0.3% (benchmark report).
     assert 0 < relative_rms < 0.1, relative_rms
     with pytest.raises(ValueError, match="decoder_dtype"):
-        tiny_glow().optimize_for_inference(decoder_dtype=torch.float16)
+        tiny_glow_wavegan().optimize_for_inference(decoder_dtype=torch.float16)

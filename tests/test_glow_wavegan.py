@@ -1,30 +1,12 @@
 """glow_wavegan: training phases, WaveGAN initialisation, synthesis knobs, speakers."""
 
-import copy
 
 import pytest
 import torch
-import yaml
 from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
-from conftest import REPO
+from conftest import tiny_glow_wavegan, tiny_wavegan_vae, tts_conf
 from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
-
-CONF = REPO / "egs2/ljspeech/tts1/conf/tuning"
-
-
-def tts_conf(name):
-    return copy.deepcopy(yaml.safe_load((CONF / name).read_text())["tts_conf"])
-
-
-def tiny_glow(**overrides):
-    """The tiny LJSpeech prior, trained from waveform batches unless ``speech_input`` says otherwise."""
-    torch.manual_seed(0)
-    conf = tts_conf("train_glow_wavegan_tiny.yaml")
-    conf.update(dict(speech_input="waveform"), **overrides)
-    return GlowWaveGAN(idim=20, odim=1, **conf)
-
 
 def batch():
     torch.manual_seed(0)
@@ -63,7 +45,7 @@ def unchanged(module, before):
 
 
 def test_prior_phase_trains_only_the_prior():
-    model = tiny_glow()
+    model = tiny_glow_wavegan()
     optims = optimizers(model)
     wavegan, disc, prior = state(model.generator.wavegan), state(model.discriminator), state(model.generator.prior)
     data = batch()
@@ -78,7 +60,7 @@ def test_prior_phase_trains_only_the_prior():
 
 
 def test_joint_phase_fine_tunes_decoder_not_encoder():
-    model = tiny_glow(training_phase="joint")
+    model = tiny_glow_wavegan(training_phase="joint")
     optims = optimizers(model)
     enc, dec, disc = state(model.generator.wavegan.encoder), state(model.generator.wavegan.decoder), state(model.discriminator)
     out = gan_step(model, optims, batch())
@@ -88,24 +70,61 @@ def test_joint_phase_fine_tunes_decoder_not_encoder():
     assert not unchanged(model.discriminator, disc)
 
 
-def test_wavegan_checkpoint_initialises_glow_wavegan_with_init_param(tmp_path):
+def espnet_checkpoint(model, path):
+    """What ESPnet saves: the ESPnetGANTTSModel state dict, the TTS under "tts."."""
+    torch.save({f"tts.{k}": v for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def untrained_glow(**overrides):
+    """A tiny glow_wavegan as the GAN task builds it, before any --init_param."""
+    conf = tts_conf("train_glow_wavegan_tiny.yaml")
+    conf.update(dict(speech_input="waveform"), **overrides)
+    wrapper = torch.nn.Module()  # stands for ESPnetGANTTSModel: the TTS under "tts"
+    wrapper.tts = GlowWaveGAN(idim=20, odim=1, **conf)
+    return wrapper
+
+
+@pytest.mark.parametrize("phase", ["prior", "joint"])
+def test_wavegan_checkpoint_initialises_glow_wavegan_with_init_param(tmp_path, phase):
     torch.manual_seed(1)
-    wavegan = WaveGANVAE(idim=20, odim=1, **tts_conf("train_wavegan_vae_tiny.yaml"))
-    checkpoint = tmp_path / "wavegan.pth"
-    # What ESPnet saves: the ESPnetGANTTSModel state dict, the TTS under "tts.".
-    torch.save({f"tts.{k}": v for k, v in wavegan.state_dict().items()}, checkpoint)
-    model = torch.nn.Module()
-    model.tts = tiny_glow()
+    wavegan = tiny_wavegan_vae()
+    checkpoint = espnet_checkpoint(wavegan, tmp_path / "wavegan.pth")
+    model = untrained_glow(training_phase=phase)
     load_pretrained_model(f"{checkpoint}:tts.generator:tts.generator.wavegan", model, False)
-    load_pretrained_model(f"{checkpoint}:tts.discriminator:tts.discriminator", model, False)
     for k, v in wavegan.generator.state_dict().items():
         assert torch.equal(model.tts.generator.wavegan.state_dict()[k], v), k
-    for k, v in wavegan.discriminator.state_dict().items():
-        assert torch.equal(model.tts.discriminator.state_dict()[k], v), k
+    model.tts.check_wavegan_initialised()  # the architecture record came along
+    if phase == "joint":
+        load_pretrained_model(f"{checkpoint}:tts.discriminator:tts.discriminator", model, False)
+        for k, v in wavegan.discriminator.state_dict().items():
+            assert torch.equal(model.tts.discriminator.state_dict()[k], v), k
+    else:  # nothing adversarial: the prior's checkpoints do not carry the discriminator
+        assert list(model.tts.discriminator.state_dict()) == ["unused"]
+        assert sum(p.numel() for p in model.tts.discriminator.parameters()) == 1
+
+
+def test_training_refuses_a_wavegan_that_was_not_loaded():
+    model = untrained_glow().tts
+    with pytest.raises(ValueError, match="was not initialised from a trained wavegan_vae.*--init_param"):
+        model(**batch(), forward_generator=False)  # the very first turn (ESPnet: discriminator first)
+    model.eval()
+    with torch.no_grad():  # synthesis does not care where the weights came from
+        assert model.inference(torch.randint(2, 20, (5,)), durations=torch.full((5,), 2))["wav"].numel() == 10 * 256
+
+
+def test_training_refuses_a_wavegan_of_other_settings_with_the_same_shapes(tmp_path):
+    """Other dilations load without a shape error, and would silently make another latent."""
+    torch.manual_seed(1)
+    checkpoint = espnet_checkpoint(tiny_wavegan_vae(decoder_resblock_dilations=[[1, 2]]), tmp_path / "wavegan.pth")
+    model = untrained_glow()
+    load_pretrained_model(f"{checkpoint}:tts.generator:tts.generator.wavegan", model, False)
+    with pytest.raises(ValueError, match=r"decoder_resblock_dilations: \[\[1, 2\]\] in the WaveGAN, \[\[1, 3\]\] in wavegan_params"):
+        model.tts(**batch(), forward_generator=True)
 
 
 def test_inference_length_noise_and_speed():
-    model = tiny_glow().eval()
+    model = tiny_glow_wavegan().eval()
     with torch.no_grad():  # predictor bias: ~5 frames a token
         model.generator.prior.duration_predictor.linear.bias.fill_(torch.log(torch.tensor(6.0)))
     text = torch.randint(1, 20, (15,))
@@ -128,11 +147,7 @@ def test_inference_length_noise_and_speed():
 
 @pytest.mark.parametrize("speakers", [dict(spks=4), dict(spk_embed_dim=8), dict(spks=4, spk_embed_dim=8)])
 def test_speaker_conditioning(speakers):
-    conf = tts_conf("train_glow_wavegan_tiny.yaml")
-    conf.update(speech_input="waveform")
-    conf["prior_params"].update(speakers, global_channels=16)
-    torch.manual_seed(0)
-    model = GlowWaveGAN(idim=20, odim=1, **conf)
+    model = tiny_glow_wavegan(prior_params=dict(speakers, global_channels=16))
     assert model.spks == speakers.get("spks") and model.spk_embed_dim == speakers.get("spk_embed_dim")
     data = batch()
     sids = {"sids": torch.tensor([1, 3])} if "spks" in speakers else {}
@@ -157,7 +172,7 @@ def test_speaker_conditioning(speakers):
 
 def test_bad_configuration_is_reported():
     with pytest.raises(ValueError, match="training_phase"):
-        tiny_glow(training_phase="both")
+        tiny_glow_wavegan(training_phase="both")
     conf = tts_conf("train_glow_wavegan_tiny.yaml")
     conf["wavegan_params"].update(spks=3, global_channels=8)
     with pytest.raises(ValueError, match="prior_params"):
@@ -180,7 +195,7 @@ def test_prior_step_from_stored_posterior_equals_the_waveform_step():
     data = batch()
     losses = {}
     for speech_input in ("waveform", "posterior_stats"):
-        model = tiny_glow(speech_input=speech_input, target_latent="mean")
+        model = tiny_glow_wavegan(speech_input=speech_input, target_latent="mean")
         inputs = dict(data)
         if speech_input == "posterior_stats":
             inputs["speech"], inputs["speech_lengths"] = stored_posterior(model, data["speech"], data["speech_lengths"])
@@ -196,7 +211,7 @@ def test_prior_step_from_stored_posterior_equals_the_waveform_step():
 
 def test_stored_posterior_is_sampled_at_every_step():
     data = batch()
-    model = tiny_glow(speech_input="posterior_stats")
+    model = tiny_glow_wavegan(speech_input="posterior_stats")
     stats, frames = stored_posterior(model, data["speech"], data["speech_lengths"])
     inputs = dict(data, speech=stats, speech_lengths=frames)
     first, second = (model(**inputs)["stats"]["generator_mle_loss"].item() for _ in range(2))
@@ -205,13 +220,39 @@ def test_stored_posterior_is_sampled_at_every_step():
 
 def test_stored_posterior_input_errors_name_the_cause():
     data = batch()
-    model = tiny_glow(speech_input="posterior_stats")
+    model = tiny_glow_wavegan(speech_input="posterior_stats")
     with pytest.raises(ValueError, match="stats.scp"):
         model(**data)  # a waveform where the stored posterior belongs
     latent_dim = model.generator.wavegan.latent_dim
     with pytest.raises(ValueError, match=f"2 \\* latent_dim = {2 * latent_dim}"):
         model(**dict(data, speech=torch.zeros(2, 41, 2 * latent_dim + 2), speech_lengths=torch.tensor([41, 30])))
     with pytest.raises(ValueError, match="speech_input: posterior_stats"):
-        tiny_glow()(**dict(data, speech=torch.zeros(2, 41, 2 * latent_dim), speech_lengths=torch.tensor([41, 30])))
+        tiny_glow_wavegan()(**dict(data, speech=torch.zeros(2, 41, 2 * latent_dim), speech_lengths=torch.tensor([41, 30])))
     with pytest.raises(ValueError, match="joint.*waveform"):
-        tiny_glow(speech_input="posterior_stats", training_phase="joint")
+        tiny_glow_wavegan(speech_input="posterior_stats", training_phase="joint")
+
+
+def test_target_latent_mean_is_the_posterior_mean():
+    data = batch()
+    model = tiny_glow_wavegan(target_latent="mean").eval()  # eval: no dropout, so two turns can be compared
+    with torch.no_grad():
+        first, second = (model(**data)["stats"]["generator_mle_loss"].item() for _ in range(2))
+        z, mask = model._target_latent(data["speech"], data["speech_lengths"])
+        mean, _, _ = model.generator.wavegan.encoder(data["speech"], data["speech_lengths"])
+    assert first == second  # no sampling: the same target at every step
+    assert torch.equal(z, mean)
+
+
+def test_teacher_forced_durations_are_the_mas_durations_of_the_reference():
+    model = tiny_glow_wavegan().eval()
+    text = torch.randint(2, 20, (12,))
+    speech = torch.randn(256 * 41) * 0.1
+    with torch.no_grad():
+        out = model.inference(text, feats=speech[:, None], use_teacher_forcing=True, noise_scale=0.0)
+        mean, _, mask = model.generator.wavegan.encoder(speech[None], torch.tensor([speech.numel()]))
+        mas = model.generator.prior(text[None], torch.tensor([12]), mean, mask.sum(dim=(1, 2)).long())["durations"][0]
+    assert torch.equal(out["duration"], mas)
+    assert int(out["duration"].sum()) == 42  # 41 * 256 samples -> 42 frames, even for the flow's squeeze
+    assert out["wav"].numel() == 42 * 256
+    with pytest.raises(ValueError, match="reference waveform"):
+        model.inference(text, use_teacher_forcing=True)

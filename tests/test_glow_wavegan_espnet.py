@@ -14,6 +14,9 @@ import torch
 
 from conftest import LJ_CONF, run_python
 
+# Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
+pytestmark = pytest.mark.slow
+
 INIT_PARAM = "{model}:tts.generator:tts.generator.wavegan"
 
 

@@ -13,6 +13,9 @@ import soundfile as sf
 
 from conftest import REPO
 
+# Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
+pytestmark = pytest.mark.slow
+
 DECODE = "exp/tts_glow_wavegan_tiny/decode_train.total_count.ave"
 
 

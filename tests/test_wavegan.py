@@ -1,28 +1,15 @@
 """WaveGAN VAE (``wavegan_vae``): shapes, gradients, GAN turns, overfitting, copy synthesis."""
 
-import copy
 
 import pytest
 import soundfile as sf
 import torch
-import yaml
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from conftest import CORPORA, REPO
-from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
+from conftest import CORPORA, tiny_wavegan_vae
 
-TINY = {
-    256: REPO / "egs2/ljspeech/tts1/conf/tuning/train_wavegan_vae_tiny.yaml",
-    300: REPO / "egs2/aishell3/tts1/conf/tuning/train_wavegan_vae_tiny.yaml",
-}
 LJ_WAV = CORPORA / "mini_ljspeech/LJSpeech-1.1/wavs/LJ001-0001.wav"
-
-
-def tiny_model(hop=256, **generator_overrides):
-    conf = yaml.safe_load(TINY[hop].read_text())
-    tts_conf = copy.deepcopy(conf["tts_conf"])
-    tts_conf["generator_params"].update(generator_overrides)
-    return WaveGANVAE(idim=5, odim=1, **tts_conf)
+RECIPE = {256: "ljspeech", 300: "aishell3"}
 
 
 def batch(speech, lengths):
@@ -33,7 +20,7 @@ def batch(speech, lengths):
 @pytest.mark.parametrize("hop,fs,n_fft,win", [(256, 22050, 1024, None), (300, 24000, 2048, 1200)])
 def test_latent_frames_match_espnet_mel_frames(hop, fs, n_fft, win):
     torch.manual_seed(0)
-    model = tiny_model(hop)
+    model = tiny_wavegan_vae(RECIPE[hop])
     assert model.generator.upsample_factor == hop
     lengths = torch.tensor([hop * 40 + 17, hop * 33, hop * 20 + hop - 1])
     speech = torch.randn(3, int(lengths.max())) * 0.1
@@ -49,7 +36,7 @@ def test_latent_frames_match_espnet_mel_frames(hop, fs, n_fft, win):
 
 def test_gradient_reaches_encoder_through_reparameterisation():
     torch.manual_seed(0)
-    model = tiny_model()
+    model = tiny_wavegan_vae()
     speech = torch.randn(2, 256 * 24) * 0.1
     lengths = torch.tensor([256 * 24, 256 * 20])
     z1, mean, _, _ = model.generator.encode(speech, lengths, sample=True)
@@ -65,7 +52,7 @@ def test_gradient_reaches_encoder_through_reparameterisation():
 def test_each_turn_updates_only_its_own_network():
     """As ESPnet's GANTrainer: optimiser 0 over generator, optimiser 1 over discriminator."""
     torch.manual_seed(0)
-    model = tiny_model()
+    model = tiny_wavegan_vae()
     optim_g = torch.optim.AdamW(model.generator.parameters(), lr=1e-3)
     optim_d = torch.optim.AdamW(model.discriminator.parameters(), lr=1e-3)
     speech = torch.randn(2, 256 * 24) * 0.1
@@ -99,7 +86,7 @@ def test_each_turn_updates_only_its_own_network():
 def test_overfitting_one_batch_lowers_mel_loss():
     torch.manual_seed(0)
     frames = 24
-    model = tiny_model(segment_size=frames)  # one fixed segment: the whole clip
+    model = tiny_wavegan_vae(segment_size=frames)  # one fixed segment: the whole clip
     wav, _ = sf.read(LJ_WAV, dtype="float32")
     speech = torch.from_numpy(wav[5000 : 5000 + 256 * frames])[None]
     data = batch(speech, torch.tensor([speech.size(1)]))
@@ -120,7 +107,7 @@ def test_overfitting_one_batch_lowers_mel_loss():
 
 def test_speaker_conditioning_of_decoder():
     torch.manual_seed(0)
-    model = tiny_model(spks=3, spk_embed_dim=8, global_channels=16).eval()
+    model = tiny_wavegan_vae(spks=3, spk_embed_dim=8, global_channels=16).eval()
     assert model.spks == 3 and model.spk_embed_dim == 8
     speech = torch.randn(256 * 10) * 0.1
     spemb = torch.randn(8)
@@ -134,7 +121,7 @@ def test_speaker_conditioning_of_decoder():
 
 def test_copy_synthesis_and_text_only_error():
     torch.manual_seed(0)
-    model = tiny_model().eval()
+    model = tiny_wavegan_vae().eval()
     wav, _ = sf.read(LJ_WAV, dtype="float32")
     speech = torch.from_numpy(wav)
     with torch.no_grad():
@@ -145,3 +132,17 @@ def test_copy_synthesis_and_text_only_error():
         model.inference(text=torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="odim: 1"):
         model.inference(feats=torch.randn(40, 80))
+
+
+def test_kl_loss_value_is_the_closed_form_kl_to_the_standard_normal():
+    from espnet2_glow_wavegan.wavegan.loss import StandardNormalKLLoss
+
+    torch.manual_seed(0)
+    mean, log_std = torch.randn(2, 6, 9), torch.randn(2, 6, 9) * 0.5
+    mask = torch.ones(2, 1, 9)
+    mask[1, :, 5:] = 0
+    kl = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, log_std.exp()), torch.distributions.Normal(torch.zeros(()), torch.ones(()))
+    )
+    expected = (kl.sum(dim=1, keepdim=True) * mask).sum() / mask.sum()  # summed over channels, mean over valid frames
+    torch.testing.assert_close(StandardNormalKLLoss()(mean, log_std, mask), expected)

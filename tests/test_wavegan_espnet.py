@@ -3,6 +3,11 @@
 import json
 import textwrap
 
+import pytest
+
+# Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 def test_stock_trainer_trains_and_resumes(lj_wavegan):
     root, exp, first, resumed = lj_wavegan
