@@ -202,11 +202,12 @@ def child(args, **kw):
 def parameter_table(tiny):
     glow, vits = build("glow_wavegan", tiny), build("vits", tiny)
     p, w = glow.generator.prior, glow.generator.wavegan
+    wavegan_stage = build("wavegan_vae", tiny)  # glow_wavegan's discriminator trains in the WaveGAN stage
     g = vits.generator
     return {
         "glow_wavegan": {"text encoder + duration": count(p.text_encoder) + count(p.stats_proj) + count(p.duration_predictor),
                          "flow": count(p.flow), "decoder": count(w.decoder), "encoder (training only)": count(w.encoder),
-                         "discriminator (training only)": count(glow.discriminator)},
+                         "discriminator (training only)": count(wavegan_stage.discriminator)},
         "vits": {"text encoder + duration": count(g.text_encoder) + count(g.duration_predictor), "flow": count(g.flow),
                  "decoder": count(g.decoder), "encoder (training only)": count(g.posterior_encoder),
                  "discriminator (training only)": count(vits.discriminator)},
