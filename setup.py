@@ -77,6 +77,8 @@ setup(
         "humanfriendly",
         "numpy",
         "soundfile",
+        # The iSTFT WaveGAN decoder (decoder_type: istft): Vocos' backbone and head.
+        "vocos>=0.1.0,<0.2",
     ],
     extras_require={
         "test": ["pytest"],

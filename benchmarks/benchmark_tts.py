@@ -53,28 +53,34 @@ def build(system, tiny):
     from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
 
     suffix = "_tiny" if tiny else ""
+    decoder = "_istft" if "istft" in system else ""  # the iSTFT (Vocos-style) decoder configs
     torch.manual_seed(0)
     if system.startswith("wavegan_vae"):
-        conf = load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"]
+        conf = load(f"train_wavegan_vae{decoder}{suffix}.yaml")["tts_conf"]
         conf["generator_params"]["encode_segment_window"] = system != "wavegan_vae_whole"
         return WaveGANVAE(idim=VOCAB, odim=1, **conf)
     if system.startswith("glow"):
-        conf = load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
+        conf = load(f"train_glow_wavegan{decoder}{suffix}.yaml")["tts_conf"]
         conf["speech_input"] = "waveform" if system == "glow_prior_waveform" else "posterior_stats"
         model = GlowWaveGAN(idim=VOCAB, odim=1, **conf)
         # Its WaveGAN from a wavegan_vae, as --init_param gives it (training checks that).
-        model.generator.wavegan.load_state_dict(build("wavegan_vae", tiny).generator.state_dict())
+        model.generator.wavegan.load_state_dict(build(f"wavegan_vae{decoder}", tiny).generator.state_dict())
         return model
     conf = load(f"train_vits{suffix}.yaml")
     odim = conf["feats_extract_conf"]["n_fft"] // 2 + 1
     return VITS(idim=VOCAB, odim=odim, **conf["tts_conf"])
 
 
-SYSTEMS = ("glow_wavegan", "glow_wavegan_optimized", "glow_wavegan_bf16", "vits", "vits_optimized", "vits_bf16")
+SYSTEMS = ("glow_wavegan", "glow_wavegan_optimized", "glow_wavegan_bf16", "glow_wavegan_istft",
+           "glow_wavegan_istft_optimized", "vits", "vits_optimized", "vits_bf16")
+# Measured as trained; every other system is one of these with optimize_for_inference applied.
+AS_TRAINED = ("glow_wavegan", "glow_wavegan_istft", "vits")
 LABELS = {
     "glow_wavegan": "glow_wavegan (as trained)",
     "glow_wavegan_optimized": "glow_wavegan, optimize_for_inference() float32",
     "glow_wavegan_bf16": "glow_wavegan, optimize_for_inference(bfloat16 decoder)",
+    "glow_wavegan_istft": "glow_wavegan, iSTFT decoder (as trained)",
+    "glow_wavegan_istft_optimized": "glow_wavegan, iSTFT decoder, optimize_for_inference() float32",
     "vits": "ESPnet VITS (as shipped)",
     "vits_optimized": "VITS + our float32 decoder path",
     "vits_bf16": "VITS + our bfloat16 decoder path",
@@ -82,6 +88,7 @@ LABELS = {
 TRAINING = {
     "wavegan_vae": "wavegan_vae (stage 1), segment-first encoding (default)",
     "wavegan_vae_whole": "wavegan_vae (stage 1), whole-utterance encoding (before)",
+    "wavegan_vae_istft": "wavegan_vae (stage 1), iSTFT decoder, segment-first",
     "glow_prior_stored": "glow_wavegan prior (stage 2), stored latents (default)",
     "glow_prior_waveform": "glow_wavegan prior (stage 2), waveform encoded every step",
     "vits": "ESPnet VITS",
@@ -121,7 +128,7 @@ def measure(args):
 
     if args.task == "synthesis":
         with torch.inference_mode():
-            if args.system not in ("glow_wavegan", "vits"):
+            if args.system not in AS_TRAINED:
                 optimize(model, args.system)
             times = []
             for i in range(args.warmup + args.runs):
@@ -200,14 +207,18 @@ def child(args, **kw):
 
 
 def parameter_table(tiny):
-    glow, vits = build("glow_wavegan", tiny), build("vits", tiny)
-    p, w = glow.generator.prior, glow.generator.wavegan
-    wavegan_stage = build("wavegan_vae", tiny)  # glow_wavegan's discriminator trains in the WaveGAN stage
+    vits = build("vits", tiny)
     g = vits.generator
+    table = {}
+    for name, system in (("glow_wavegan", "glow_wavegan"), ("glow_wavegan (iSTFT decoder)", "glow_wavegan_istft")):
+        glow = build(system, tiny)
+        p, w = glow.generator.prior, glow.generator.wavegan
+        wavegan_stage = build(system.replace("glow_wavegan", "wavegan_vae"), tiny)  # its discriminator trains there
+        table[name] = {"text encoder + duration": count(p.text_encoder) + count(p.stats_proj) + count(p.duration_predictor),
+                       "flow": count(p.flow), "decoder": count(w.decoder), "encoder (training only)": count(w.encoder),
+                       "discriminator (training only)": count(wavegan_stage.discriminator)}
     return {
-        "glow_wavegan": {"text encoder + duration": count(p.text_encoder) + count(p.stats_proj) + count(p.duration_predictor),
-                         "flow": count(p.flow), "decoder": count(w.decoder), "encoder (training only)": count(w.encoder),
-                         "discriminator (training only)": count(wavegan_stage.discriminator)},
+        **table,
         "vits": {"text encoder + duration": count(g.text_encoder) + count(g.duration_predictor), "flow": count(g.flow),
                  "decoder": count(g.decoder), "encoder (training only)": count(g.posterior_encoder),
                  "discriminator (training only)": count(vits.discriminator)},
@@ -243,7 +254,7 @@ def main():
                 results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
                 print(length, system, results["synthesis"][length][system], flush=True)
         results["deviation"] = {system: child(args, system=system, task="deviation", length="medium")
-                                for system in SYSTEMS if system not in ("glow_wavegan", "vits")}
+                                for system in SYSTEMS if system not in AS_TRAINED}
         print("deviation", results["deviation"], flush=True)
     if not args.skip_training:
         for train_batch in TRAIN_BATCHES:

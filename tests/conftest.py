@@ -85,28 +85,33 @@ def tts_conf(name: str, recipe: str = "ljspeech") -> dict:
     return copy.deepcopy(yaml.safe_load((CONF[recipe] / name).read_text())["tts_conf"])
 
 
-def tiny_wavegan_vae(recipe: str = "ljspeech", **generator_overrides):
-    """The recipe's tiny ``wavegan_vae`` (seed 0), generator settings overridden."""
+def tiny_config(model: str, decoder: str = "hifigan") -> str:
+    """File name of a tiny recipe config: ``model`` wavegan_vae or glow_wavegan, ``decoder`` hifigan or istft."""
+    return f"train_{model}_tiny.yaml" if decoder == "hifigan" else f"train_{model}_{decoder}_tiny.yaml"
+
+
+def tiny_wavegan_vae(recipe: str = "ljspeech", decoder: str = "hifigan", **generator_overrides):
+    """The recipe's tiny ``wavegan_vae`` (seed 0; ``decoder`` hifigan or istft), generator settings overridden."""
     from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
 
-    conf = tts_conf("train_wavegan_vae_tiny.yaml", recipe)
+    conf = tts_conf(tiny_config("wavegan_vae", decoder), recipe)
     conf["generator_params"].update(generator_overrides)
     torch.manual_seed(0)
     return WaveGANVAE(idim=20, odim=1, **conf)
 
 
-def tiny_glow_wavegan(recipe: str = "ljspeech", prior_params=None, **overrides):
-    """The recipe's tiny ``glow_wavegan`` (seed 0), trained from waveform batches unless
-    ``speech_input`` says otherwise, with its WaveGAN taken from :func:`tiny_wavegan_vae`
-    as ``--init_param`` does (so training passes the WaveGAN check)."""
+def tiny_glow_wavegan(recipe: str = "ljspeech", prior_params=None, decoder: str = "hifigan", **overrides):
+    """The recipe's tiny ``glow_wavegan`` (seed 0; ``decoder`` hifigan or istft), trained from
+    waveform batches unless ``speech_input`` says otherwise, with its WaveGAN taken from
+    :func:`tiny_wavegan_vae` as ``--init_param`` does (so training passes the WaveGAN check)."""
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
 
-    conf = tts_conf("train_glow_wavegan_tiny.yaml", recipe)
+    conf = tts_conf(tiny_config("glow_wavegan", decoder), recipe)
     conf.update(dict(speech_input="waveform"), **overrides)
     conf["prior_params"].update(prior_params or {})
     torch.manual_seed(0)
     model = GlowWaveGAN(idim=20, odim=1, **conf)
-    vae = tiny_wavegan_vae(recipe, **conf["wavegan_params"])
+    vae = tiny_wavegan_vae(recipe, decoder, **conf["wavegan_params"])
     model.generator.wavegan.load_state_dict(vae.generator.state_dict())
     return model
 

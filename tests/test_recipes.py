@@ -319,3 +319,27 @@ def test_truncated_checkpoint_is_set_aside_with_a_message(lj_recipe):
                "--train_config", "conf/tuning/train_glow_wavegan_tiny.yaml", check=False)
     assert proc.returncode != 0 and "checkpoint.pth was truncated" in proc.stderr
     assert not (exp / "checkpoint.pth").exists() and list(exp.glob("checkpoint.pth.truncated.*"))
+
+
+def test_ljspeech_recipe_with_the_istft_decoder_packs_a_model_text2speech_runs(tmp_path, python_run):
+    recipe = recipe_copy(tmp_path / "istft", "ljspeech")
+    run(recipe, "--decoder", "istft", "--stop_stage", "10")
+    exp = recipe / "exp/tts_glow_wavegan_istft_tiny"
+    packed = exp / "tts_glow_wavegan_istft_tiny_train.total_count.ave.zip"
+    assert (recipe / "exp/tts_wavegan_vae_istft_tiny/.done").exists() and packed.exists()
+    assert len(table(exp / "decode_train.total_count.ave/eval1/wav/wav.scp")) == 4
+    script = textwrap.dedent(
+        f"""
+        import json
+        from espnet2.bin.tts_inference import Text2Speech
+        from espnet2.main_funcs.pack_funcs import unpack
+        t2s = Text2Speech.from_pretrained(**unpack("{packed}", "{tmp_path / 'unpacked'}"))
+        out = t2s("Hello from the inverse STFT.")
+        print(json.dumps({{"decoder": t2s.tts.generator.wavegan.decoder_type, "n": out["wav"].numel(),
+                          "frames": int(out["duration"].sum())}}))
+        """
+    )
+    import json
+
+    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    assert out["decoder"] == "istft" and out["n"] == out["frames"] * 256 > 0

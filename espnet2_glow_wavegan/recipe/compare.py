@@ -25,7 +25,7 @@ def parameter_counts(model_file: Path):
     for key, value in state.items():
         if not key.startswith("tts.") or not torch.is_floating_point(value) or key.endswith(("melmat", "window")):
             continue
-        if key.split(".")[-1] in ("initialized",):
+        if key.split(".")[-1] in ("initialized", "trained_architecture"):  # buffers, not weights
             continue
         total += value.numel()
         if not key.startswith(TRAINING_ONLY):
@@ -42,9 +42,15 @@ def collect(exp: Path, inference_tag: str, inference_model: str, test_sets):
         if not summary_file.exists():
             raise SystemExit(f"ERROR: {summary_file} is missing: run stage 9 for {exp} first")
         summary = json.loads(summary_file.read_text())
-        rows.append(dict(system=config["tts"], exp=exp.name, test_set=dset, params_total=total,
+        rows.append(dict(system=system_name(config), exp=exp.name, test_set=dset, params_total=total,
                          params_synthesis=synthesis, **summary))
     return rows
+
+
+def system_name(config) -> str:
+    """The ``tts`` class, with the WaveGAN decoder when it is not the paper's HiFi-GAN."""
+    decoder = (config.get("tts_conf", {}).get("wavegan_params") or {}).get("decoder_type", "hifigan")
+    return config["tts"] if decoder == "hifigan" else f"{config['tts']} ({decoder} decoder)"
 
 
 def markdown(rows):

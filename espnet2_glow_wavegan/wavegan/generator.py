@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -11,15 +12,24 @@ from typeguard import typechecked
 from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.utils import padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder, num_frames
+from espnet2_glow_wavegan.wavegan.istft_decoder import ISTFTDecoder
 from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     DEFAULT_TILE_ELEMENTS,
+    SYNTHESIS_DTYPES,
     prepare_decoder_for_synthesis,
     synthesis_decode,
 )
 
 
-# Constructor arguments that change how the generator trains, not what its weights compute.
+DECODER_TYPES = ("hifigan", "istft")
+# Constructor arguments that change how the generator trains, not what its weights compute,
+# and those of the decoder type not in use.
 TRAINING_ARGUMENTS = ("segment_size", "encode_segment_window")
+UNUSED_BY_DECODER = {
+    "hifigan": ("istft_intermediate_channels", "istft_layers", "istft_n_fft"),
+    "istft": ("decoder_kernel_size", "decoder_upsample_scales", "decoder_upsample_kernel_sizes",
+              "decoder_resblock_kernel_sizes", "decoder_resblock_dilations"),
+}
 # Bytes of the architecture record (UTF-8 JSON), stored one per float32 element: ESPnet's
 # checkpoint averaging divides float tensors by their count (identical records average to
 # themselves exactly) but only sums integer ones.
@@ -53,6 +63,10 @@ class WaveGANGenerator(torch.nn.Module):
         decoder_upsample_kernel_sizes: List[int] = [16, 16, 4, 4],
         decoder_resblock_kernel_sizes: List[int] = [3, 7, 11],
         decoder_resblock_dilations: List[List[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        decoder_type: str = "hifigan",
+        istft_intermediate_channels: int = 1536,
+        istft_layers: int = 8,
+        istft_n_fft: Optional[int] = None,
         use_weight_norm: bool = True,
         spks: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
@@ -66,8 +80,15 @@ class WaveGANGenerator(torch.nn.Module):
             segment_size: Frames of the random segment decoded per item in training.
             encoder_*: See :class:`WaveformEncoder`; the downsample scales must
                 multiply to the same hop as the decoder's upsample scales.
-            decoder_*: See ESPnet's ``HiFiGANGenerator``.
-            use_weight_norm: Weight normalisation in encoder and decoder.
+            decoder_*: See ESPnet's ``HiFiGANGenerator`` (``decoder_channels`` is also the
+                width of the ``istft`` decoder; the other ``decoder_*`` keys are HiFi-GAN's).
+            decoder_type: ``hifigan`` (the paper's decoder, ESPnet's HiFi-GAN generator) or
+                ``istft`` (:class:`ISTFTDecoder`: Vocos' ConvNeXt backbone and inverse-STFT
+                head at the frame rate, several times cheaper).
+            istft_intermediate_channels: ConvNeXt inverted-bottleneck width (``istft``).
+            istft_layers: ConvNeXt blocks (``istft``).
+            istft_n_fft: FFT size and window of the inverse STFT (``istft``; default 4 x hop).
+            use_weight_norm: Weight normalisation in encoder and HiFi-GAN decoder.
             spks: Size of the speaker id table (``sids``), or None.
             spk_embed_dim: Size of external speaker embeddings (``spembs``), or None.
             global_channels: Channels of the speaker condition (> 0 when
@@ -81,9 +102,11 @@ class WaveGANGenerator(torch.nn.Module):
         arguments = dict(locals())
         super().__init__()
         names = [n for n in inspect.signature(WaveGANGenerator.__init__).parameters if n != "self"]
-        self.architecture: Dict[str, Any] = json.loads(
-            json.dumps({n: arguments[n] for n in names if n not in TRAINING_ARGUMENTS}, sort_keys=True)
-        )
+        ignored = TRAINING_ARGUMENTS + UNUSED_BY_DECODER.get(decoder_type, ())
+        architecture = {n: arguments[n] for n in names if n not in ignored}
+        if decoder_type == "istft":  # the n_fft in effect, also when left to its default
+            architecture["istft_n_fft"] = istft_n_fft or 4 * math.prod(encoder_downsample_scales)
+        self.architecture: Dict[str, Any] = json.loads(json.dumps(architecture, sort_keys=True))
         # The architecture the weights in this module were trained as (see record_architecture):
         # zeros until a wavegan_vae writes it; checkpoints and --init_param carry it along.
         self.register_buffer("trained_architecture", torch.zeros(ARCHITECTURE_RECORD_SIZE))
@@ -94,7 +117,9 @@ class WaveGANGenerator(torch.nn.Module):
         upsample = 1
         for s in decoder_upsample_scales:
             upsample *= s
-        if hop != upsample:
+        if decoder_type not in DECODER_TYPES:
+            raise ValueError(f"decoder_type must be one of {DECODER_TYPES}, got '{decoder_type}'")
+        if decoder_type == "hifigan" and hop != upsample:
             raise ValueError(
                 f"encoder_downsample_scales {encoder_downsample_scales} (hop {hop}) and "
                 f"decoder_upsample_scales {decoder_upsample_scales} (hop {upsample}) must "
@@ -116,18 +141,30 @@ class WaveGANGenerator(torch.nn.Module):
             resblock_dilations=encoder_resblock_dilations,
             use_weight_norm=use_weight_norm,
         )
-        self.decoder = HiFiGANGenerator(
-            in_channels=latent_dim,
-            out_channels=1,
-            channels=decoder_channels,
-            global_channels=self.speaker.channels,
-            kernel_size=decoder_kernel_size,
-            upsample_scales=decoder_upsample_scales,
-            upsample_kernel_sizes=decoder_upsample_kernel_sizes,
-            resblock_kernel_sizes=decoder_resblock_kernel_sizes,
-            resblock_dilations=decoder_resblock_dilations,
-            use_weight_norm=use_weight_norm,
-        )
+        self.decoder_type = decoder_type
+        if decoder_type == "istft":
+            self.decoder = ISTFTDecoder(
+                in_channels=latent_dim,
+                hop_length=hop,
+                channels=decoder_channels,
+                intermediate_channels=istft_intermediate_channels,
+                layers=istft_layers,
+                n_fft=istft_n_fft or 4 * hop,
+                global_channels=self.speaker.channels,
+            )
+        else:
+            self.decoder = HiFiGANGenerator(
+                in_channels=latent_dim,
+                out_channels=1,
+                channels=decoder_channels,
+                global_channels=self.speaker.channels,
+                kernel_size=decoder_kernel_size,
+                upsample_scales=decoder_upsample_scales,
+                upsample_kernel_sizes=decoder_upsample_kernel_sizes,
+                resblock_kernel_sizes=decoder_resblock_kernel_sizes,
+                resblock_dilations=decoder_resblock_dilations,
+                use_weight_norm=use_weight_norm,
+            )
         self.encode_segment_window = encode_segment_window
         # Set by optimize_for_inference: decode through the tiled synthesis path.
         self.synthesis_tile_elements: Optional[int] = None
@@ -155,8 +192,14 @@ class WaveGANGenerator(torch.nn.Module):
         ``decoder_dtype`` and makes :meth:`decode` run the tiled, in-place path of
         :mod:`espnet2_glow_wavegan.wavegan.tiled_decoding`. With float32 the waveform
         equals the unoptimised one up to float rounding; bfloat16 is a faster, lossy
-        opt-in (see that module).
+        opt-in (see that module). The ``istft`` decoder has no weight norm and no tiles: its
+        backbone is cast to ``decoder_dtype``, its inverse STFT stays in float32.
         """
+        if self.decoder_type == "istft":
+            if decoder_dtype not in SYNTHESIS_DTYPES:
+                raise ValueError(f"decoder_dtype must be torch.float32 or torch.bfloat16, not {decoder_dtype}")
+            self.decoder.backbone.to(decoder_dtype)
+            return self
         prepare_decoder_for_synthesis(self.decoder, decoder_dtype)
         self.synthesis_tile_elements = tile_elements
         return self
@@ -190,13 +233,17 @@ class WaveGANGenerator(torch.nn.Module):
 
         With ``chunk_frames`` > 0, a longer latent is decoded in chunks of that many
         frames, each with ``context_frames`` of latent on both sides that are decoded and
-        dropped, so memory stays bounded for very long inputs. The decoder's receptive
-        field is shorter than the default context, so the seams are inaudible (the
-        tests bound the difference to the one-pass output).
+        dropped, so memory stays bounded for very long inputs. The HiFi-GAN decoder's
+        receptive field is shorter than the default context, so the seams are inaudible
+        (the tests bound the difference to the one-pass output); the ``istft`` decoder
+        gets at least its exact context (backbone reach plus the inverse STFT's window
+        overlap, :meth:`ISTFTDecoder.context_frames`), so chunks equal one pass.
         """
         frames = z.size(2)
         if chunk_frames <= 0 or frames <= chunk_frames:
             return self._decode_once(z, g)
+        if self.decoder_type == "istft":
+            context_frames = max(context_frames, self.decoder.context_frames())
         hop = self.upsample_factor
         pieces = []
         for start in range(0, frames, chunk_frames):
