@@ -187,10 +187,25 @@ def measure(args):
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
         result.update(seconds=statistics.median(times))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     if device.type == "cuda":
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(result))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory.
+
+    Linux keeps ``ru_maxrss`` across exec, so a child would report at least its parent's
+    peak at fork time; ``VmHWM`` belongs to the process's own address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(args, **kw):
