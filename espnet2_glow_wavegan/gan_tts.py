@@ -10,6 +10,21 @@ from espnet2_glow_wavegan.utils import check_finite, is_distributed, zero_touchi
 
 Batch = Dict[str, Optional[torch.Tensor]]
 
+# Where a state-dict key that does not fit most likely comes from (first match), for the message.
+CONFIG_HINTS = (
+    ("generator.prior.flow.", "prior_params.flow_blocks or another flow_* setting"),
+    ("generator.prior.text_encoder.", "prior_params.text_encoder_* settings"),
+    ("generator.prior.duration_predictor.", "prior_params.duration_predictor_* settings"),
+    ("generator.prior.", "prior_params (spks, spk_embed_dim, global_channels, mean_only)"),
+    ("generator.wavegan.decoder.", "wavegan_params.decoder_type or decoder_* settings"),
+    ("generator.wavegan.encoder.", "wavegan_params.encoder_* settings"),
+    ("generator.wavegan.", "wavegan_params (spks, spk_embed_dim, global_channels)"),
+    ("generator.decoder.", "generator_params.decoder_type or decoder_* settings"),
+    ("generator.encoder.", "generator_params.encoder_* settings"),
+    ("generator.", "generator_params (spks, spk_embed_dim, global_channels)"),
+    ("discriminator.", "discriminator_params or training_phase"),
+)
+
 
 class WaveformGANTTS(AbsGANTTS):
     """A GAN-TTS model that trains on the batch's ``speech`` and synthesises the waveform itself.
@@ -28,6 +43,8 @@ class WaveformGANTTS(AbsGANTTS):
         self.langs = None
         self.cache_generator_outputs = cache_generator_outputs
         self._cache = None
+        # ESPnet's Text2Speech loads weights non-strictly; this model refuses ones that do not fit.
+        self.register_load_state_dict_pre_hook(_refuse_weights_of_another_config)
 
     @property
     def require_raw_speech(self):
@@ -83,6 +100,18 @@ class WaveformGANTTS(AbsGANTTS):
         loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 0 if forward_generator else 1}
 
+    def check_speaker_inputs(self, sids: Optional[torch.Tensor], spembs: Optional[torch.Tensor]) -> None:
+        """Refuse speaker inputs the model does not take: they would be ignored without a word."""
+        if sids is not None and not self.spks:
+            raise ValueError("this model has no speaker table (spks is not set in its config): it takes no sids")
+        if spembs is not None and not self.spk_embed_dim:
+            raise ValueError(
+                "this model takes no speaker embedding (spk_embed_dim is not set in its config): it takes no spembs"
+            )
+
+    def _adapt_old_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str) -> None:
+        """Bring a state dict of an earlier version of the model up to date, in place."""
+
     def _generator_outputs(self, batch: Batch) -> Dict[str, Any]:
         """The generator's outputs for this batch: the first turn computes them, the second reuses them.
 
@@ -107,3 +136,26 @@ class WaveformGANTTS(AbsGANTTS):
 
     def _generator_turn(self, batch: Batch) -> Tuple[torch.Tensor, Dict[str, float]]:
         raise NotImplementedError
+
+
+def _refuse_weights_of_another_config(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: the weights must be exactly the model's own keys.
+
+    ESPnet's ``Text2Speech`` loads with ``strict=False``, so weights saved with another
+    config (say two flow blocks more) would load partly and synthesise with the rest at
+    random; ``init_param`` of a sub-module does not pass through here.
+    """
+    module._adapt_old_state_dict(state_dict, prefix)
+    own = set(module.state_dict())
+    given = {key[len(prefix) :] for key in state_dict if key.startswith(prefix)}
+    # The WaveGAN's architecture record may be missing from checkpoints written before it.
+    missing = sorted(key for key in own - given if not key.endswith("trained_architecture"))
+    unexpected = sorted(given - own)
+    if missing or unexpected:
+        first = (missing or unexpected)[0]
+        hint = next((hint for start, hint in CONFIG_HINTS if first.startswith(start)), "tts_conf")
+        raise ValueError(
+            f"the weights do not fit this {type(module).__name__} config: {len(missing)} of its tensors are missing "
+            f"(e.g. {missing[:3]}) and {len(unexpected)} are not its own (e.g. {unexpected[:3]}); the config's "
+            f"{hint} probably differ from the ones the weights were trained with"
+        )

@@ -1,5 +1,7 @@
 """Small tensor helpers shared by the models."""
 
+import contextlib
+
 import torch
 from espnet2.gan_tts.utils import get_segments
 
@@ -64,3 +66,14 @@ def check_finite(loss: torch.Tensor, stats: dict, model: torch.nn.Module, genera
             f"{model._train_turns} of this run ({terms}). Resume from the last checkpoint with a lower "
             "learning rate, or look for broken audio in this run's batches."
         )
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Run ``module`` in eval mode (no dropout) inside the block, then restore its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

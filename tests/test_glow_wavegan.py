@@ -157,6 +157,11 @@ def test_speaker_conditioning(speakers):
     prior = model.generator.prior
     speaker_params = [p for n, p in prior.named_parameters() if n.startswith(("speaker.global_emb", "speaker.spemb_proj"))]
     assert speaker_params and all(p.grad is not None and p.grad.abs().sum() > 0 for p in speaker_params)
+    # The couplings start as the identity (zero output layer); after a step the speaker reaches the flow.
+    for _ in range(2):
+        torch.optim.Adam([p for p in model.generator.parameters() if p.requires_grad], lr=1e-2).step()
+        model.generator.zero_grad()
+        model(**data, **sids, **spembs, forward_generator=True)["loss"].backward()
     model.eval()
     text = torch.randint(1, 20, (10,))
     one = {k: v[:1] for k, v in sids.items()} | {k: v[0] for k, v in spembs.items()}
@@ -256,3 +261,19 @@ def test_teacher_forced_durations_are_the_mas_durations_of_the_reference():
     assert out["wav"].numel() == 42 * 256
     with pytest.raises(ValueError, match="reference waveform"):
         model.inference(text, use_teacher_forcing=True)
+
+
+def test_joint_phase_draws_its_latents_without_dropout():
+    model = tiny_glow_wavegan(training_phase="joint", prior_params=dict(flow_dropout_rate=0.5)).train()
+    data = batch()
+    prior = model.generator.prior
+    with torch.no_grad():
+        z, mask = model._target_latent(data["speech"], data["speech_lengths"])
+        prior_out = prior(data["text"], data["text_lengths"], z, mask.sum(dim=(1, 2)).long())
+    torch.manual_seed(3)
+    drawn = model._joint_latent(prior_out, None)
+    assert prior.flow.training  # its mode is restored
+    prior.flow.eval()
+    torch.manual_seed(3)
+    synthesis_like = model._joint_latent(prior_out, None)
+    assert torch.equal(drawn, synthesis_like)  # the same draw as with dropout off

@@ -2,7 +2,12 @@
 
 import torch
 
-from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, gaussian_log_likelihood_matrix
+from espnet2_glow_wavegan.glow.prior import (
+    FlowPrior,
+    durations_to_path,
+    expand_by_durations,
+    gaussian_log_likelihood_matrix,
+)
 
 
 def tiny_prior(**kw):
@@ -111,3 +116,59 @@ def test_learned_prior_std_trains():
         optim.step()
         losses.append(out["mle_loss"].item())
     assert losses[-1] < losses[0] - 0.5, (losses[0], losses[-1])
+
+
+def test_duration_predictor_reads_no_padding():
+    """A 2-token item predicts the same log-durations alone and batched with a 9-token one.
+
+    ESPnet's DurationPredictor masks only its output, so its convolutions read the
+    batch's padding; here every convolution's input is masked, as in Glow-TTS.
+    """
+    prior = tiny_prior().eval()
+    torch.manual_seed(0)
+    h = torch.randn(2, 32, 9)  # text states; item 1's padding holds whatever the encoder left there
+    mask = (torch.arange(9)[None] < torch.tensor([9, 2])[:, None]).unsqueeze(1).float()
+    with torch.no_grad():
+        batched = prior.log_durations(h, mask)
+        alone = prior.log_durations(h[1:, :, :2], mask[1:, :, :2])
+    torch.testing.assert_close(batched[1, :2], alone[0], atol=1e-6, rtol=0)
+    assert torch.all(batched[1, 2:] == 0)
+
+
+def test_duration_loss_trains_the_speaker_and_the_prior_mean_ignores_it():
+    """Glow-TTS: the speaker enters the duration predictor beside the detached text states (so the
+    duration loss trains the speaker embedding), and the prior's statistics do not see the speaker."""
+    prior = tiny_prior(spks=3, global_channels=8)
+    text, text_lengths, _, _ = structured_batch()
+    mean, _, log_dur, text_mask = prior.encode_text(text, text_lengths, prior.speaker(torch.tensor([1, 2])))
+    ((log_dur - 1.0) ** 2 * text_mask.squeeze(1)).sum().backward()
+    assert prior.speaker.global_emb.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in prior.text_encoder.parameters())  # detached text states
+    prior.eval()  # no dropout: the two speakers' outputs can be compared
+    with torch.no_grad():
+        one = prior.encode_text(text, text_lengths, prior.speaker(torch.tensor([1, 2])))
+        other = prior.encode_text(text, text_lengths, prior.speaker(torch.tensor([2, 0])))
+    assert torch.equal(one[0], other[0]) and not torch.equal(one[2], other[2])
+
+
+def test_sampling_an_utterance_does_not_depend_on_its_batch():
+    """An odd-length utterance's last frame pairs with a padding frame in the flow's squeeze; that
+    frame is zero whether the padding is the batch's or the utterance's own."""
+    prior = tiny_prior().eval()
+    torch.manual_seed(1)
+    mean_y, log_std_y, noise = torch.randn(2, 16, 11), 0.1 * torch.randn(2, 16, 11), torch.randn(2, 16, 11)
+    lengths = torch.tensor([11, 7])
+    with torch.no_grad():
+        batched = prior.sample_aligned(mean_y, log_std_y, lengths, noise=noise)
+        single = prior.sample_aligned(mean_y[1:, :, :7], log_std_y[1:, :, :7], lengths[1:], noise=noise[1:, :, :7])
+    torch.testing.assert_close(batched[1, :, :7], single[0], atol=1e-5, rtol=0)
+    assert torch.all(batched[1, :, 7:] == 0)
+
+
+def test_expanding_by_durations_is_the_alignment_product():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7)
+    durations = torch.tensor([[1, 0, 3, 2, 1, 1, 2], [2, 2, 1, 0, 0, 0, 0]])
+    text_mask = (durations.new_tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0]])).unsqueeze(1).float()
+    path = durations_to_path(durations, text_mask, 10)
+    torch.testing.assert_close(expand_by_durations(x * text_mask, durations, 10), torch.matmul(path, (x * text_mask).transpose(1, 2)).transpose(1, 2))

@@ -1,6 +1,8 @@
 """Glow-WaveGAN text-to-speech as an ESPnet GAN-TTS model (``tts: glow_wavegan``)."""
 
-from typing import Any, Dict, Optional
+import math
+import unicodedata
+from typing import Any, Dict, List, Optional
 
 import torch
 from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
@@ -8,7 +10,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
 from espnet2_glow_wavegan.glow.prior import FlowPrior
-from espnet2_glow_wavegan.utils import frame_mask, padded_segments, random_segment_starts
+from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
 from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS
@@ -33,6 +35,25 @@ class GlowWaveGANGenerator(torch.nn.Module):
         self.wavegan = WaveGANGenerator(**wavegan_params)
         self.prior = FlowPrior(vocabs=vocabs, latent_dim=self.wavegan.latent_dim, **prior_params)
         self.upsample_factor = self.wavegan.upsample_factor
+
+
+def check_synthesis_knobs(noise_scale: float, length_scale: float, max_output_seconds: float) -> None:
+    """Refuse synthesis settings outside their ranges, naming the knob and the range."""
+    if not (math.isfinite(float(length_scale)) and float(length_scale) > 0):
+        raise ValueError(f"length_scale must be a finite number > 0 (1: as trained, > 1: slower), got {length_scale}")
+    if not (math.isfinite(float(noise_scale)) and float(noise_scale) >= 0):
+        raise ValueError(
+            f"noise_scale must be a finite number >= 0 (0: deterministic, 0.667: Glow-TTS' default), got {noise_scale}"
+        )
+    if not float(max_output_seconds) > 0:
+        raise ValueError(f"max_output_seconds must be > 0, got {max_output_seconds}")
+
+
+def is_silent_token(token: str) -> bool:
+    """A token that voices nothing: a special symbol, a space, or punctuation only."""
+    if token in ("<blank>", "<unk>", "<space>", "<sos/eos>") or not token.strip():
+        return True
+    return all(unicodedata.category(c)[0] in "PZ" for c in token)
 
 
 class NoDiscriminator(torch.nn.Module):
@@ -84,6 +105,8 @@ class GlowWaveGAN(WaveformGANTTS):
         joint_noise_scale: float = 0.667,
         noise_scale: float = 0.667,
         length_scale: float = 1.0,
+        max_output_seconds: float = 600.0,
+        att_w_max_elements: int = 2**20,
         decode_chunk_frames: int = 1000,
         cache_generator_outputs: bool = True,
     ):
@@ -115,6 +138,13 @@ class GlowWaveGAN(WaveformGANTTS):
                 fine-tuned on in ``joint`` (the synthesis default).
             noise_scale: Default prior temperature at synthesis.
             length_scale: Default duration multiplier at synthesis (> 1: slower).
+            max_output_seconds: Synthesis refuses to make more audio than this in one call
+                (a mistyped ``length_scale`` would otherwise run for hours); per call it can
+                be raised through ``decode_conf``.
+            att_w_max_elements: Synthesis returns the hard alignment ``att_w`` (T_feats x
+                T_text) only up to this size: ESPnet's ``Text2Speech`` derives durations from
+                it in time cubic in the text length, and its CLI draws it. The durations are
+                returned anyway, so long texts stay linear.
             decode_chunk_frames: Synthesis decodes longer latents in chunks of this many
                 frames (bounded memory for very long text); 0 decodes in one pass.
             cache_generator_outputs: Reuse the first turn's decoder output in the second.
@@ -145,8 +175,11 @@ class GlowWaveGAN(WaveformGANTTS):
         self.lambda_mle = lambda_mle
         self.lambda_dur = lambda_dur
         self.joint_noise_scale = joint_noise_scale
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
         self.noise_scale = noise_scale
         self.length_scale = length_scale
+        self.max_output_seconds = max_output_seconds
+        self.att_w_max_elements = att_w_max_elements
         self.decode_chunk_frames = decode_chunk_frames
         if training_phase == "joint":
             self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_params)
@@ -158,6 +191,8 @@ class GlowWaveGAN(WaveformGANTTS):
         for p in (wavegan.parameters() if training_phase == "prior" else wavegan.encoder.parameters()):
             p.requires_grad_(False)
         self._wavegan_checked = False
+        # Token ids that voice nothing; filled by set_token_list when ESPnet builds the model.
+        self.register_buffer("silent_token_ids", torch.zeros(0, dtype=torch.long), persistent=False)
         self.spks = prior.spks
         self.spk_embed_dim = prior.spk_embed_dim
 
@@ -240,14 +275,17 @@ class GlowWaveGAN(WaveformGANTTS):
         mean, log_std = (stats * mask).split(latent_dim, dim=1)
         return mean, log_std, mask
 
+    def _joint_latent(self, prior_out, g):
+        """A latent the prior would synthesise along the MAS path: drawn as at synthesis (no dropout)."""
+        with torch.no_grad(), eval_mode(self.generator.prior.flow):
+            return self.generator.prior.sample_aligned(
+                prior_out["mean_y"], prior_out["log_std_y"], prior_out["z_lengths"], g=g, noise_scale=self.joint_noise_scale
+            )
+
     def _decode_prior_latent(self, prior_out, speech, sids, spembs, g):
         """Decode a random segment of a prior-sampled latent aligned to the real audio."""
-        wavegan, prior = self.generator.wavegan, self.generator.prior
-        lengths = prior_out["z_lengths"]
-        with torch.no_grad():
-            z_hat = prior.sample_aligned(
-                prior_out["mean_y"], prior_out["log_std_y"], lengths, g=g, noise_scale=self.joint_noise_scale
-            )
+        wavegan, lengths = self.generator.wavegan, prior_out["z_lengths"]
+        z_hat = self._joint_latent(prior_out, g)
         start_frames = random_segment_starts(lengths, wavegan.segment_size)
         z_segments = padded_segments(z_hat, start_frames, wavegan.segment_size)
         wav_hat = wavegan.decode(z_segments, g=wavegan.speaker(sids, spembs))
@@ -268,11 +306,29 @@ class GlowWaveGAN(WaveformGANTTS):
         stats["generator_loss"] = loss.item()
         return loss, stats
 
+    def _adapt_old_state_dict(self, state_dict, prefix):
+        # Prior checkpoints from before the stand-in discriminator carry the WaveGAN's.
+        if isinstance(self.discriminator, NoDiscriminator):
+            for key in [k for k in state_dict if k.startswith(prefix + "discriminator.")]:
+                if key != prefix + "discriminator.unused":
+                    del state_dict[key]
+            state_dict.setdefault(prefix + "discriminator.unused", torch.zeros(1))
+
     def _discriminator_turn(self, batch):
         if self.training_phase == "prior":
             # Nothing is adversarial, but ESPnet's GANTrainer backpropagates every turn.
             return torch.zeros((), device=batch["text"].device), dict(discriminator_loss=0.0)
         return super()._discriminator_turn(batch)
+
+    def set_token_list(self, token_list: List[str]) -> None:
+        """Learn which token ids voice nothing (``<blank>``, ``<unk>``, spaces, punctuation).
+
+        ESPnet's tasks pass only the vocabulary size to a model; the package's registration
+        hands it the task's token list when ESPnet builds the model (training and
+        ``Text2Speech``), so that synthesis can refuse text with nothing to speak.
+        """
+        silent = [i for i, token in enumerate(token_list) if is_silent_token(token)]
+        self.silent_token_ids = torch.tensor(silent, dtype=torch.long, device=self.silent_token_ids.device)
 
     def optimize_for_inference(
         self, decoder_dtype: torch.dtype = torch.float32, tile_elements: int = DEFAULT_TILE_ELEMENTS
@@ -301,6 +357,7 @@ class GlowWaveGAN(WaveformGANTTS):
         noise_scale: Optional[float] = None,
         length_scale: Optional[float] = None,
         use_teacher_forcing: bool = False,
+        max_output_seconds: Optional[float] = None,
         **kwargs,
     ) -> Dict[str, torch.Tensor]:
         """Synthesise one utterance.
@@ -319,13 +376,23 @@ class GlowWaveGAN(WaveformGANTTS):
             noise_scale: Prior temperature (0: deterministic).
             length_scale: Duration multiplier (> 1: slower).
             use_teacher_forcing: Take durations from ``feats`` (needs ``feats``).
+            max_output_seconds: Longest output allowed (default: the config's).
+
+        Raises:
+            ValueError: a knob outside its range, text with nothing to speak, speaker inputs
+                the model does not take, or an output longer than ``max_output_seconds``;
+                the message names the input and its valid range.
 
         Returns:
             Dict[str, Tensor]: ``wav`` (T_feats * hop,), ``duration`` (T_text,),
-            ``att_w`` hard alignment (T_feats, T_text), ``feat_gen`` z (T_feats, latent_dim).
+            ``feat_gen`` z (T_feats, latent_dim), and ``att_w`` the hard alignment
+            (T_feats, T_text) when it has at most ``att_w_max_elements`` elements.
         """
         noise_scale = self.noise_scale if noise_scale is None else noise_scale
         length_scale = self.length_scale if length_scale is None else length_scale
+        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        self.check_speaker_inputs(sids, spembs)
         wavegan, prior = self.generator.wavegan, self.generator.prior
         if text.numel() == 0:
             raise ValueError("the input text is empty after the text front end: nothing to synthesise")
@@ -333,6 +400,11 @@ class GlowWaveGAN(WaveformGANTTS):
             raise ValueError(
                 "every symbol of the input text is unknown to the model (all <unk>): check the language, "
                 "the text cleaner and the g2p of the model's config"
+            )
+        if self.silent_token_ids.numel() and bool(torch.isin(text, self.silent_token_ids.to(text.device)).all()):
+            raise ValueError(
+                "the input text has nothing to speak after the text front end: only spaces, punctuation "
+                "or unknown symbols"
             )
         text = text.view(1, -1)
         text_lengths = torch.tensor([text.size(1)], device=text.device)
@@ -346,13 +418,24 @@ class GlowWaveGAN(WaveformGANTTS):
             durations = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)["durations"][0]
         if durations is not None:
             durations = durations.view(1, -1).long().to(text.device)
+            if durations.size(1) != text.size(1) or bool((durations < 0).any()):
+                raise ValueError(
+                    f"durations must give a number of frames >= 0 for each of the {text.size(1)} tokens, "
+                    f"got {durations.size(1)} values (min {int(durations.min())})"
+                )
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
-        z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale)
+        seconds = int(durations.sum()) * wavegan.upsample_factor / self.fs
+        if seconds > max_output_seconds:
+            raise ValueError(
+                f"the output would last {seconds:.0f} s (length_scale {length_scale}), over max_output_seconds "
+                f"= {max_output_seconds:g} s; pass a larger max_output_seconds (decode_conf or tts_conf) for longer audio"
+            )
+        with_path = int(durations.sum()) * text.size(1) <= self.att_w_max_elements
+        z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale,
+                                         with_path=with_path)
         wav = wavegan.decode(z, g=wavegan.speaker(sids, spembs), chunk_frames=self.decode_chunk_frames)
-        return dict(
-            wav=wav.view(-1),
-            duration=durations[0],
-            att_w=path[0],
-            feat_gen=z[0].transpose(0, 1),
-        )
+        out = dict(wav=wav.view(-1), duration=durations[0], feat_gen=z[0].transpose(0, 1))
+        if with_path:
+            out["att_w"] = path[0]
+        return out

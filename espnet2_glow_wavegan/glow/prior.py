@@ -47,6 +47,15 @@ def durations_to_path(durations: torch.Tensor, text_mask: torch.Tensor, frames: 
     return ((t >= starts.unsqueeze(1)) & (t < ends.unsqueeze(1))).float()
 
 
+def expand_by_durations(x: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
+    """Repeat token ``j`` of ``x`` (B, C, T_text) ``durations[b, j]`` times: (B, C, frames), zero-padded."""
+    out = x.new_zeros(x.size(0), x.size(1), frames)
+    for b in range(x.size(0)):
+        expanded = torch.repeat_interleave(x[b], durations[b], dim=1)
+        out[b, :, : expanded.size(1)] = expanded
+    return out
+
+
 class FlowPrior(torch.nn.Module):
     """Glow-TTS acoustic model over the WaveGAN latent z (B, latent_dim, T_feats).
 
@@ -140,8 +149,10 @@ class FlowPrior(torch.nn.Module):
         # comes after the speaker condition is added, so the encoder returns hidden states.
         self.text_encoder.proj = torch.nn.Identity()
         self.stats_proj = torch.nn.Conv1d(hidden_channels, latent_dim * (1 if mean_only else 2), 1)
+        # As Glow-TTS: the duration predictor reads the (detached) text states and the
+        # speaker condition side by side; the prior's statistics do not see the speaker.
         self.duration_predictor = DurationPredictor(
-            idim=hidden_channels,
+            idim=hidden_channels + max(self.speaker.channels, 0),
             n_layers=duration_predictor_layers,
             n_chans=duration_predictor_channels,
             kernel_size=duration_predictor_kernel_size,
@@ -161,8 +172,6 @@ class FlowPrior(torch.nn.Module):
             global_channels=self.speaker.channels,
             use_weight_norm=use_weight_norm_in_flow,
         )
-        if self.speaker.channels > 0:
-            self.speaker_to_text = torch.nn.Linear(global_channels, hidden_channels)
 
     def encode_text(
         self, text: torch.Tensor, text_lengths: torch.Tensor, g: Optional[torch.Tensor] = None
@@ -176,16 +185,28 @@ class FlowPrior(torch.nn.Module):
             Tensor: Text mask (B, 1, T_text).
         """
         h, _, _, text_mask = self.text_encoder(text, text_lengths)
-        if g is not None:
-            h = h + self.speaker_to_text(g.transpose(1, 2)).transpose(1, 2)
         stats = self.stats_proj(h) * text_mask
         if self.mean_only:
             mean, log_std = stats, torch.zeros_like(stats)
         else:
             mean, log_std = stats.chunk(2, dim=1)
-        # The duration predictor learns from the encoder but does not train it (Glow-TTS).
-        log_dur = self.duration_predictor(h.detach().transpose(1, 2), text_mask.squeeze(1) == 0)
-        return mean, log_std, log_dur, text_mask
+        return mean, log_std, self.log_durations(h, text_mask, g), text_mask
+
+    def log_durations(self, h: torch.Tensor, text_mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """log(duration + 1) per token (B, T_text), 0 on padding, as Glow-TTS predicts it.
+
+        The text states are detached (the duration loss does not train the text encoder),
+        the speaker condition is not (it trains the speaker embedding too), and the input
+        of every convolution is masked, so a token never sees the batch's padding. ESPnet's
+        ``DurationPredictor`` masks only its output; its layers are run one by one here.
+        """
+        x = h.detach()
+        if g is not None:
+            x = torch.cat([x, g.expand(-1, -1, x.size(2))], dim=1)
+        for layer in self.duration_predictor.conv:  # Conv1d, ReLU, LayerNorm, Dropout
+            x = layer(x * text_mask)
+        log_dur = self.duration_predictor.linear((x * text_mask).transpose(1, 2)).squeeze(-1)
+        return log_dur * text_mask.squeeze(1)
 
     def forward(
         self,
@@ -257,19 +278,23 @@ class FlowPrior(torch.nn.Module):
         text_mask: torch.Tensor,
         g: Optional[torch.Tensor] = None,
         noise_scale: float = 0.667,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with_path: bool = True,
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Expand the token Gaussians by ``durations``, sample, and invert the flow.
+
+        The expansion repeats each token's statistics (linear in the output length); the
+        dense alignment is built only on request.
 
         Returns:
             Tensor: z (B, latent_dim, T_feats), T_feats = max total duration, zero past each length.
             Tensor: Frame lengths (B,) = durations.sum(1).
-            Tensor: Hard alignment (B, T_feats, T_text).
+            Tensor: Hard alignment (B, T_feats, T_text), or None without ``with_path``.
         """
+        durations = durations * text_mask.squeeze(1).long()
         lengths = durations.sum(dim=1)
         frames = int(lengths.max())
-        path = durations_to_path(durations, text_mask, frames)
-        mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)
-        log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
+        mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
+        path = durations_to_path(durations, text_mask, frames) if with_path else None
         return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale), lengths, path
 
     def sample_aligned(
@@ -279,6 +304,7 @@ class FlowPrior(torch.nn.Module):
         lengths: torch.Tensor,
         g: Optional[torch.Tensor] = None,
         noise_scale: float = 0.667,
+        noise: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Sample the frame-aligned prior N(mean_y, (noise_scale * std_y)^2) and invert the flow.
 
@@ -292,6 +318,7 @@ class FlowPrior(torch.nn.Module):
             lengths: Valid frames (B,).
             g: Speaker condition (B, global_channels, 1) or None.
             noise_scale: Temperature (0: the mean).
+            noise: The standard-normal draw (B, latent_dim, T_feats) to use; drawn here if None.
 
         Returns:
             Tensor: z (B, latent_dim, T_feats), zero past each length.
@@ -299,7 +326,8 @@ class FlowPrior(torch.nn.Module):
         frames, f = mean_y.size(2), self.squeeze_factor
         padded = -(-frames // f) * f
         z_mask = frame_mask(lengths, padded, mean_y.dtype)
-        z_p = torch.nn.functional.pad(mean_y + torch.randn_like(mean_y) * torch.exp(log_std_y) * noise_scale, (0, padded - frames))
+        noise = torch.randn_like(mean_y) if noise is None else noise
+        z_p = torch.nn.functional.pad(mean_y + noise * torch.exp(log_std_y) * noise_scale, (0, padded - frames))
         flow_mask = frame_mask(-torch.div(-lengths, f, rounding_mode="floor") * f, padded, mean_y.dtype)
         z, _ = self.flow(z_p * z_mask, flow_mask, g=g, reverse=True)
         return (z * z_mask)[:, :, :frames]

@@ -13,6 +13,7 @@ from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.utils import padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder, num_frames
 from espnet2_glow_wavegan.wavegan.istft_decoder import ISTFTDecoder
+from espnet2_glow_wavegan.wavegan.mel_encoder import LogMelEncoder
 from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     DEFAULT_TILE_ELEMENTS,
     SYNTHESIS_DTYPES,
@@ -29,6 +30,12 @@ UNUSED_BY_DECODER = {
     "hifigan": ("istft_intermediate_channels", "istft_layers", "istft_n_fft"),
     "istft": ("decoder_kernel_size", "decoder_upsample_scales", "decoder_upsample_kernel_sizes",
               "decoder_resblock_kernel_sizes", "decoder_resblock_dilations"),
+}
+ENCODER_TYPES = ("learned", "mel")
+UNUSED_BY_ENCODER = {
+    "learned": ("mel_params",),
+    "mel": ("encoder_channels", "encoder_max_channels", "encoder_kernel_size", "encoder_resblock_kernel_size",
+            "encoder_resblock_dilations"),
 }
 # Bytes of the architecture record (UTF-8 JSON), stored one per float32 element: ESPnet's
 # checkpoint averaging divides float tensors by their count (identical records average to
@@ -71,6 +78,8 @@ class WaveGANGenerator(torch.nn.Module):
         spks: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         global_channels: int = -1,
+        encoder_type: str = "learned",
+        mel_params: Dict[str, Any] = {},
         encode_segment_window: bool = True,
     ):
         """Initialize WaveGANGenerator.
@@ -93,6 +102,11 @@ class WaveGANGenerator(torch.nn.Module):
             spk_embed_dim: Size of external speaker embeddings (``spembs``), or None.
             global_channels: Channels of the speaker condition (> 0 when
                 ``spks`` or ``spk_embed_dim`` is set).
+            encoder_type: ``learned`` (the paper's waveform encoder) or ``mel``: a fixed
+                log-mel analysis (:class:`LogMelEncoder`, ESPnet's ``LogMelFbank``) with
+                ``latent_dim`` = its mel bands, no KL term: the paper's "inner-GAN" mel vocoder.
+            mel_params: ``LogMelFbank`` arguments for ``encoder_type: mel`` (fs, n_fft,
+                win_length, n_mels, fmin, fmax, ...; the hop is the encoder's).
             encode_segment_window: In training, encode only the waveform window that
                 the decoded segment's posterior depends on (the segment plus the
                 encoder's receptive field, see :meth:`WaveformEncoder.receptive_margin`).
@@ -102,7 +116,7 @@ class WaveGANGenerator(torch.nn.Module):
         arguments = dict(locals())
         super().__init__()
         names = [n for n in inspect.signature(WaveGANGenerator.__init__).parameters if n != "self"]
-        ignored = TRAINING_ARGUMENTS + UNUSED_BY_DECODER.get(decoder_type, ())
+        ignored = TRAINING_ARGUMENTS + UNUSED_BY_DECODER.get(decoder_type, ()) + UNUSED_BY_ENCODER.get(encoder_type, ())
         architecture = {n: arguments[n] for n in names if n not in ignored}
         if decoder_type == "istft":  # the n_fft in effect, also when left to its default
             architecture["istft_n_fft"] = istft_n_fft or 4 * math.prod(encoder_downsample_scales)
@@ -131,16 +145,27 @@ class WaveGANGenerator(torch.nn.Module):
         self.speaker = SpeakerCondition(spks, spk_embed_dim, global_channels)
         self.spks = self.speaker.spks
         self.spk_embed_dim = self.speaker.spk_embed_dim
-        self.encoder = WaveformEncoder(
-            latent_dim=latent_dim,
-            channels=encoder_channels,
-            max_channels=encoder_max_channels,
-            kernel_size=encoder_kernel_size,
-            downsample_scales=encoder_downsample_scales,
-            resblock_kernel_size=encoder_resblock_kernel_size,
-            resblock_dilations=encoder_resblock_dilations,
-            use_weight_norm=use_weight_norm,
-        )
+        if encoder_type not in ENCODER_TYPES:
+            raise ValueError(f"encoder_type must be one of {ENCODER_TYPES}, got '{encoder_type}'")
+        self.encoder_type = encoder_type
+        if encoder_type == "mel":
+            self.encoder = LogMelEncoder(hop, mel_params)
+            if self.encoder.latent_dim != latent_dim:
+                raise ValueError(
+                    f"encoder_type mel: latent_dim ({latent_dim}) must equal the mel bands "
+                    f"(mel_params n_mels: {self.encoder.latent_dim})"
+                )
+        else:
+            self.encoder = WaveformEncoder(
+                latent_dim=latent_dim,
+                channels=encoder_channels,
+                max_channels=encoder_max_channels,
+                kernel_size=encoder_kernel_size,
+                downsample_scales=encoder_downsample_scales,
+                resblock_kernel_size=encoder_resblock_kernel_size,
+                resblock_dilations=encoder_resblock_dilations,
+                use_weight_norm=use_weight_norm,
+            )
         self.decoder_type = decoder_type
         if decoder_type == "istft":
             self.decoder = ISTFTDecoder(
@@ -222,7 +247,7 @@ class WaveGANGenerator(torch.nn.Module):
         """
         mean, log_std, mask = self.encoder(speech, speech_lengths)
         z = mean
-        if sample:
+        if sample and self.encoder_type == "learned":
             z = (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
         return z, mean, log_std, mask
 
@@ -279,6 +304,8 @@ class WaveGANGenerator(torch.nn.Module):
             Tensor: Log-std (B, latent_dim, segment_size).
             Tensor: Frame mask (B, 1, segment_size).
         """
+        if self.encoder_type == "mel":  # a fixed analysis: as cheap for the whole utterance
+            return tuple(padded_segments(x, start_frames, self.segment_size) for x in self.encoder(speech, speech_lengths))
         aligned, frame_lengths = self.encoder.frame_aligned(speech, speech_lengths)
         hop, size = self.upsample_factor, self.segment_size
         if self.encode_segment_window:
@@ -320,7 +347,7 @@ class WaveGANGenerator(torch.nn.Module):
         if start_frames is None:
             start_frames = random_segment_starts(num_frames(speech_lengths, self.upsample_factor), self.segment_size)
         mean, log_std, mask = self.segment_posterior(speech, speech_lengths, start_frames)
-        z = (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
+        z = mean if self.encoder_type == "mel" else (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
         wav_segments = self.decode(z, g=self.speaker(sids, spembs))
         real_segments = real_audio_segments(speech, start_frames, self.segment_size, self.upsample_factor)
         return wav_segments, real_segments, start_frames, mean, log_std, mask

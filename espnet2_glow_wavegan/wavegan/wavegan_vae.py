@@ -131,9 +131,11 @@ class WaveGANVAE(WaveformGANTTS):
     def _generator_turn(self, batch):
         outs = self._generator_outputs(batch)
         loss, stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
-        kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
-        loss = loss + kl_loss
-        stats.update(generator_kl_loss=kl_loss.item(), generator_loss=loss.item())
+        if self.generator.encoder_type == "learned":  # a fixed mel analysis has no posterior to regularise
+            kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
+            loss = loss + kl_loss
+            stats.update(generator_kl_loss=kl_loss.item())
+        stats.update(generator_loss=loss.item())
         return loss, stats
 
     def inference(
@@ -162,6 +164,7 @@ class WaveGANVAE(WaveformGANTTS):
         Returns:
             Dict[str, Tensor]: ``wav`` (T_wav,), ``feat_gen`` = z (T_frames, latent_dim).
         """
+        self.check_speaker_inputs(sids, spembs)
         wav = speech if speech is not None else feats
         if wav is None:
             raise ValueError(
