@@ -161,6 +161,38 @@ def _register_all_into(module) -> None:
         _load_entry_points()
         for key, target in list(_registered.items()):
             _add_to_choices(module, key, target)
+        _hand_token_list_to_models(module)
+
+
+# ESPnet's task classes in the task modules, whose build_model gets the token list.
+TASK_CLASSES = ("GANTTSTask", "TTSTask")
+
+
+def _hand_token_list_to_models(module) -> None:
+    """Make the task's ``build_model`` give a built model the task's token list.
+
+    ESPnet passes a TTS model only the vocabulary size; a model with a
+    ``set_token_list(tokens)`` method (ours) also learns which ids are which symbol,
+    e.g. to refuse text with nothing to speak. Training and ``Text2Speech`` both build
+    models through ``build_model``; other models are left as they are.
+    """
+    for name in TASK_CLASSES:
+        task = getattr(module, name, None)
+        if task is None or "build_model" not in vars(task) or getattr(task.build_model, "_hands_token_list", False):
+            continue
+        build = task.build_model.__func__
+
+        def build_model(cls, args, _build=build):
+            model = _build(cls, args)
+            tts = getattr(model, "tts", None)
+            token_list = getattr(args, "token_list", None)
+            if hasattr(tts, "set_token_list") and isinstance(token_list, (list, tuple)):
+                tts.set_token_list(list(token_list))
+            return model
+
+        build_model._hands_token_list = True
+        build_model.__doc__ = build.__doc__
+        task.build_model = classmethod(build_model)
 
 
 class _RegisteringLoader(importlib.abc.Loader):

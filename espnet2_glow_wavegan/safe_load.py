@@ -53,7 +53,10 @@ def safe_text2speech(model_file: Union[str, Path], train_config: Union[str, Path
     from espnet2.bin.tts_inference import Text2Speech
 
     state = check_model_file(model_file)
-    t2s = Text2Speech(train_config=train_config, model_file=model_file, **kwargs)
+    try:
+        t2s = Text2Speech(train_config=train_config, model_file=model_file, **kwargs)
+    except ValueError as e:  # e.g. our models' own check that the weights fit the config
+        raise ModelFileError(f"{model_file}: does not match its config: {e}") from None
     expected = set(t2s.model.state_dict())
     missing = sorted(expected - set(state))
     if missing:

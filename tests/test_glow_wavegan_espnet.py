@@ -163,3 +163,73 @@ def test_tts_inference_cli_optimizes_for_synthesis(lj_glow, tmp_path):
     for utt, plain in wavs["none"].items():
         # ESPnet writes 16-bit PCM: equal to within one quantisation step.
         assert np.abs(wavs["float32"][utt] - plain).max() <= 2 / 32768, utt
+
+
+def test_stock_text2speech_refuses_bad_synthesis_input(lj_glow, python_run):
+    _, _, exp = lj_glow
+    script = textwrap.dedent(
+        f"""
+        import json, torch
+        from espnet2.bin.tts_inference import Text2Speech
+        t2s = Text2Speech(train_config={str(exp / 'config.yaml')!r}, model_file={str(exp / '2epoch.pth')!r})
+        errors = {{}}
+        for name, call in [
+            ("length_zero", lambda: t2s("the old clock", decode_conf={{"length_scale": 0.0}})),
+            ("noise_negative", lambda: t2s("the old clock", decode_conf={{"noise_scale": -1.0}})),
+            ("too_long", lambda: t2s("the old clock", decode_conf={{"length_scale": 1e4}})),
+            ("whitespace", lambda: t2s("   ")),
+            ("sids", lambda: t2s("the old clock", sids=torch.tensor([999]))),
+            ("spembs", lambda: t2s("the old clock", spembs=torch.full((8,), float("nan")))),
+        ]:
+            try:
+                call()
+                errors[name] = None
+            except ValueError as e:
+                errors[name] = str(e)
+        print(json.dumps({{"errors": errors, "silent_ids": t2s.tts.silent_token_ids.numel()}}))
+        """
+    )
+    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    errors = out["errors"]
+    assert "length_scale must be a finite number > 0" in errors["length_zero"]
+    assert "noise_scale must be a finite number >= 0" in errors["noise_negative"]
+    assert "over max_output_seconds" in errors["too_long"]
+    assert "nothing to speak" in errors["whitespace"]
+    assert "no speaker table" in errors["sids"] and "takes no speaker embedding" in errors["spembs"]
+    assert out["silent_ids"] >= 4  # ESPnet's build handed the model its token list
+
+
+@pytest.mark.parametrize("flow_blocks", [1, 3])
+def test_stock_text2speech_refuses_weights_of_another_config(lj_glow, python_run, tmp_path, flow_blocks):
+    import yaml
+
+    _, _, exp = lj_glow
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["tts_conf"]["prior_params"]["flow_blocks"] == 2
+    config["tts_conf"]["prior_params"]["flow_blocks"] = flow_blocks
+    edited = tmp_path / "config.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    script = f"from espnet2.bin.tts_inference import Text2Speech; Text2Speech(train_config={str(edited)!r}, " \
+             f"model_file={str(exp / '2epoch.pth')!r})"
+    proc = python_run(["-c", script], check=False)
+    assert proc.returncode != 0
+    assert "do not fit this GlowWaveGAN config" in proc.stderr and "prior_params.flow_blocks" in proc.stderr
+
+
+def test_tts_inference_cli_names_failed_utterances_and_can_skip_them(lj_glow, tmp_path):
+    root, _, exp = lj_glow
+    text = tmp_path / "text"
+    text.write_text("a_good the old clock struck eleven\nb_blank    \nc_good see below\nd_unknown ###\n",
+                    encoding="utf-8")
+    base = ["-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0", "--data_path_and_name_and_type",
+            f"{text},text,text", "--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth")]
+    stop = run_python(base + ["--output_dir", str(tmp_path / "stop")], cwd=root, check=False)
+    assert stop.returncode != 0 and "ERROR: utterance b_blank:" in stop.stderr and "empty" in stop.stderr
+    assert "Traceback" not in stop.stderr.split("ERROR: utterance b_blank:")[1]
+    assert not (tmp_path / "stop/wav/c_good.wav").exists()  # stop: nothing after the failure
+    skip = run_python(base + ["--output_dir", str(tmp_path / "skip"), "--on_error", "skip"], cwd=root, check=False)
+    assert skip.returncode != 0 and "2 utterance(s) could not be synthesised" in skip.stderr
+    assert sorted(w.stem for w in (tmp_path / "skip/wav").glob("*.wav")) == ["a_good", "c_good"]
+    failed = dict(line.split(" ", 1) for line in (tmp_path / "skip/failed_utts").read_text().splitlines())
+    assert sorted(failed) == ["b_blank", "d_unknown"]
+    assert "empty" in failed["b_blank"] and "unknown to the model (all <unk>)" in failed["d_unknown"]

@@ -37,6 +37,99 @@ def test_bad_synthesis_input_is_a_clear_error(kwargs, message):
         model.inference(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "knobs,message",
+    [
+        (dict(length_scale=0.0), r"length_scale must be a finite number > 0 .* got 0.0"),
+        (dict(length_scale=-1.0), r"length_scale must be a finite number > 0"),
+        (dict(length_scale=float("nan")), r"length_scale must be a finite number > 0 .* got nan"),
+        (dict(length_scale=float("inf")), r"length_scale must be a finite number > 0"),
+        (dict(noise_scale=-1.0), r"noise_scale must be a finite number >= 0 .* got -1.0"),
+        (dict(noise_scale=float("nan")), r"noise_scale must be a finite number >= 0"),
+        (dict(length_scale=1e4), r"the output would last \d+ s \(length_scale 10000.0\), over max_output_seconds = 600 s"),
+        (dict(max_output_seconds=0.5), r"over max_output_seconds = 0.5 s"),
+    ],
+    ids=["length-zero", "length-negative", "length-nan", "length-inf", "noise-negative", "noise-nan", "too-long",
+         "own-limit"],
+)
+def test_synthesis_knobs_out_of_range_are_refused(knobs, message):
+    model = tiny_glow_wavegan().eval()
+    with torch.no_grad():
+        model.generator.prior.duration_predictor.linear.bias.fill_(3.0)  # ~19 frames a token
+        with pytest.raises(ValueError, match=message):
+            model.inference(torch.arange(2, 12), **knobs)
+        # A longer limit, per call, lets long audio through.
+        assert model.inference(torch.arange(2, 12), length_scale=4.0, max_output_seconds=1e4)["wav"].numel() > 0
+    with pytest.raises(ValueError, match="length_scale"):
+        tiny_glow_wavegan(length_scale=-1.0)  # the config's defaults are checked too
+
+
+def test_text_with_nothing_to_speak_is_refused():
+    model = tiny_glow_wavegan().eval()
+    model.set_token_list(["<blank>", "<unk>", "<space>", "A", "B", ".", ",", "<sos/eos>"] + [f"x{i}" for i in range(12)])
+    assert model.silent_token_ids.tolist() == [0, 1, 2, 5, 6, 7]
+    with torch.no_grad():
+        for text in ([2], [2, 5, 2], [6, 1]):  # spaces, punctuation, <unk>: what "   " or "..." become
+            with pytest.raises(ValueError, match="nothing to speak"):
+                model.inference(torch.tensor(text))
+        assert model.inference(torch.tensor([2, 3, 5]), noise_scale=0.0)["wav"].numel() > 0  # " A." speaks
+
+
+def test_speaker_inputs_to_a_model_without_speakers_are_refused():
+    model = tiny_glow_wavegan().eval()
+    vae = tiny_wavegan_vae().eval()
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="no speaker table.*takes no sids"):
+            model.inference(torch.arange(2, 9), sids=torch.tensor([999]))
+        with pytest.raises(ValueError, match="takes no speaker embedding"):
+            model.inference(torch.arange(2, 9), spembs=torch.full((8,), float("nan")))
+        with pytest.raises(ValueError, match="takes no sids"):
+            vae.inference(speech=torch.randn(256 * 8), sids=torch.tensor([0]))
+
+
+def test_weights_of_another_config_are_refused_by_the_model_itself():
+    """ESPnet's Text2Speech loads non-strictly; the model's own load hook refuses what does not fit."""
+    trained = tiny_glow_wavegan()
+    state = {f"tts.{k}": v for k, v in trained.state_dict().items()}
+    for blocks in (1, 3):  # the tiny config has 2 flow blocks
+        other = torch.nn.Module()
+        other.tts = tiny_glow_wavegan(prior_params=dict(flow_blocks=blocks))
+        with pytest.raises(ValueError, match=r"do not fit .*prior_params.flow_blocks"):
+            other.load_state_dict(state, strict=False)
+    same = torch.nn.Module()
+    same.tts = tiny_glow_wavegan()
+    same.load_state_dict(state, strict=False)
+    # A prior checkpoint from before the stand-in discriminator (it carried the WaveGAN's) still loads.
+    old = dict(state)
+    del old["tts.discriminator.unused"]
+    old.update({f"tts.discriminator.{k}": v for k, v in tiny_wavegan_vae().discriminator.state_dict().items()})
+    same.load_state_dict(old, strict=False)
+
+
+def test_transliterated_characters():
+    from espnet2.text.cleaner import TextCleaner
+
+    from espnet2_glow_wavegan.text_checks import transliterated_characters
+
+    clean = TextCleaner("tacotron")
+    assert transliterated_characters("§§§", clean("§§§")) == ["§"]
+    assert transliterated_characters("こんにちは", clean("こんにちは"))
+    # What the cleaner is for: case, numbers, abbreviations, ASCII symbols.
+    assert transliterated_characters("Dr. Smith paid $5 & left.", clean("Dr. Smith paid $5 & left.")) == []
+
+
+def test_long_text_gets_durations_without_a_dense_alignment():
+    """ESPnet's Text2Speech derives durations from att_w in time cubic in the text length and its CLI draws
+    it: above att_w_max_elements the model returns the durations alone (it always returns them)."""
+    model = tiny_glow_wavegan(att_w_max_elements=10_000).eval()
+    text, durations = torch.randint(2, 20, (500,)), torch.full((500,), 3)
+    with torch.no_grad():
+        long = model.inference(text, durations=durations, noise_scale=0.0)
+        short = model.inference(text[:20], durations=durations[:20], noise_scale=0.0)
+    assert "att_w" not in long and int(long["duration"].sum()) == 1500 and long["wav"].numel() == 1500 * 256
+    assert short["att_w"].shape == (60, 20) and torch.equal(short["att_w"].sum(dim=0).long(), durations[:20])
+
+
 def test_very_long_text_is_decoded_in_chunks():
     model = tiny_glow_wavegan().eval()
     model.decode_chunk_frames = 300
@@ -210,3 +303,10 @@ def test_text_the_token_list_cannot_express_is_named(tmp_path):
     assert subprocess.run(base + [str(good)], capture_output=True, text=True).returncode == 0
     proc = subprocess.run(base + [str(good), str(bad)], capture_output=True, text=True)
     assert proc.returncode == 1 and str(bad) in proc.stderr and "['u2']" in proc.stderr and "all <unk>" in proc.stderr
+    # Stage 5 warns, naming the utterance, about text the cleaner transliterates.
+    odd = tmp_path / "odd_text"
+    odd.write_text("u1 HELLO.\nu7 SEE §§§ BELOW.\n", encoding="utf-8")
+    proc = subprocess.run(base[:-3] + ["--cleaner", "tacotron", "--text", str(odd)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "utterance u7: the text cleaner replaced characters" in proc.stderr and "'§'" in proc.stderr
+    assert "utterance u1" not in proc.stderr

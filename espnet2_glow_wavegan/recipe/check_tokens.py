@@ -3,14 +3,17 @@
 ESPnet maps unknown symbols to <unk> silently; an utterance made only of <unk>
 (another script, a wrong cleaner/g2p for the language) trains and decodes
 garbage. Each such utterance is named with its file, and the share of <unk>
-tokens per set is reported.
+tokens per set is reported. Utterances whose characters the cleaner transliterated
+(see espnet2_glow_wavegan.text_checks) get a warning each.
 """
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
+from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
 
 def main(argv=None):
@@ -21,6 +24,7 @@ def main(argv=None):
     parser.add_argument("--g2p", default="none")
     parser.add_argument("--text", type=Path, nargs="+", required=True, help="Kaldi text files to check")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="WARNING: %(message)s")
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.cleaner import TextCleaner
     from espnet2.text.token_id_converter import TokenIDConverter
@@ -34,7 +38,9 @@ def main(argv=None):
         for text_file in args.text:
             bad, unknown, total = [], 0, 0
             for utt, text in read_table(text_file).items():
-                ids = converter.tokens2ids(tokenizer.text2tokens(cleaner(text)))
+                cleaned = cleaner(text)
+                warn_if_transliterated(utt, text, cleaned, where=f"{text_file}: ")
+                ids = converter.tokens2ids(tokenizer.text2tokens(cleaned))
                 unknown += sum(i == unk for i in ids)
                 total += len(ids)
                 if not ids or all(i == unk for i in ids):
