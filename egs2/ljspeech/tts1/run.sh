@@ -9,11 +9,16 @@
 #   through the same stages and tabulate both in RESULTS_compare.md (the paper's comparison setting).
 # --decoder hifigan|istft: the WaveGAN's decoder: HiFi-GAN V1 (the paper) or the iSTFT (Vocos-style)
 #   decoder (conf/tuning/train_{wavegan_vae,glow_wavegan}_istft*.yaml), several times faster to synthesise.
+# --paper_ablation true: afterwards the paper's comparison of the learned latent with the mel bridge: the
+#   inner-GAN (the same decoder and discriminators as a mel vocoder, conf/tuning/train_inner_gan*.yaml) and
+#   Glow-TTS + inner-GAN (the same prior over the mel, conf/tuning/train_glow_mel*.yaml) through stages 7-9,
+#   copy synthesis of the test set by both WaveGANs, and RESULTS_paper.md (+ .json) with the two tables.
 # --mini true|false|auto: tiny configs and the bundled mini corpus (auto: when LJSPEECH in db.sh is empty).
 set -euo pipefail
 
 mini=auto
 vits_baseline=false
+paper_ablation=false
 decoder=hifigan
 args=()
 while [ $# -gt 0 ]; do
@@ -21,6 +26,7 @@ while [ $# -gt 0 ]; do
         --mini) mini=$2; shift 2 ;;
         --vits_baseline) vits_baseline=$2; shift 2 ;;
         --decoder) decoder=$2; shift 2 ;;
+        --paper_ablation) paper_ablation=$2; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -78,4 +84,27 @@ if "${vits_baseline}"; then
     python3 -m espnet2_glow_wavegan.recipe.compare "${glow_exps[@]}" "exp/tts_vits${size}" \
         --test_sets eval1 --out RESULTS_compare.md
     echo "Comparison table: $(pwd)/RESULTS_compare.md"
+fi
+
+if "${paper_ablation}"; then
+    # Same data, tokens and statistics; the mel in the place of the learned latent.
+    run_tts --stage 7 --stop_stage 9 --vae_config "conf/tuning/train_inner_gan${size}.yaml" \
+        --train_config "conf/tuning/train_glow_mel${size}.yaml"
+    # Reconstruction: both WaveGANs copy-synthesise the test recordings, scored as stage 9 does.
+    for vae in "wavegan_vae${dec}${size}" "inner_gan${size}"; do
+        out=exp/tts_${vae}/copy_synthesis/eval1
+        mkdir -p "${out}"
+        python3 -m espnet2_glow_wavegan.recipe.copy_synthesis --train_config "exp/tts_${vae}/config.yaml" \
+            --model_file "exp/tts_${vae}/train.total_count.ave.pth" --wav_scp dump/raw/eval1/wav.scp \
+            --out_dir "${out}" 2> "${out}.log" || { tail -n 5 "${out}.log" >&2; exit 1; }
+        python3 -m espnet2_glow_wavegan.recipe.score --ref_scp dump/raw/eval1/wav.scp --gen_scp "${out}/wav/wav.scp" \
+            --out_dir "${out}/scores" --decode_logs "${out}.log"
+    done
+    decode=decode_train.total_count.ave/eval1/scores
+    python3 -m espnet2_glow_wavegan.recipe.paper_tables --test_set eval1 --out RESULTS_paper.md \
+        --reconstruction "inner-GAN (mel)=exp/tts_inner_gan${size}/copy_synthesis/eval1/scores" \
+        --reconstruction "WaveGAN (z)=exp/tts_wavegan_vae${dec}${size}/copy_synthesis/eval1/scores" \
+        --tts "Glow-TTS + inner-GAN (mel)=exp/tts_glow_mel${size}/${decode}" \
+        --tts "Glow-WaveGAN (z)=exp/tts_glow_wavegan${dec}${size}/${decode}"
+    echo "The paper's comparison: $(pwd)/RESULTS_paper.md"
 fi
