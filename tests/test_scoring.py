@@ -47,3 +47,17 @@ def test_duration_ratio_and_resampling(speech):
     assert score_pair(wav, slower, fs)["duration_ratio"] == pytest.approx(1.5, abs=1e-3)
     resampled = soxr.resample(wav, fs, 16000)
     assert score_pair(wav, resampled, fs, generated_fs=16000)["duration_ratio"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_rescoring_with_other_options_leaves_no_stale_metric(tmp_path):
+    from espnet2_glow_wavegan.recipe.score import main
+
+    wav = CORPORA / "mini_ljspeech/LJSpeech-1.1/wavs/LJ001-0003.wav"
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"LJ001-0003 {wav}\n")
+    out = tmp_path / "scores"
+    out.mkdir()
+    (out / "utt2dnsmos_ovrl").write_text("LJ001-0003 3.1\n")  # from an earlier run with --dnsmos true
+    main(["--ref_scp", str(scp), "--gen_scp", str(scp), "--out_dir", str(out)])
+    assert sorted(p.name for p in out.glob("utt2*")) == [
+        "utt2duration_ratio", "utt2log_f0_rmse", "utt2mcd", "utt2vuv_error"]

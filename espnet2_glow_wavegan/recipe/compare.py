@@ -34,8 +34,9 @@ def parameter_counts(model_file: Path):
 
 
 def collect(exp: Path, inference_tag: str, inference_model: str, test_sets):
-    config = yaml.safe_load((exp / "config.yaml").read_text())
-    total, synthesis = parameter_counts(exp / inference_model)
+    # A model decoded from the hub (--download_model) has no config or weights in its dir.
+    config = yaml.safe_load((exp / "config.yaml").read_text()) if (exp / "config.yaml").is_file() else {"tts": exp.name}
+    total, synthesis = parameter_counts(exp / inference_model) if (exp / inference_model).is_file() else (None, None)
     rows = []
     for dset in test_sets:
         summary_file = exp / inference_tag / dset / "scores" / "summary.json"
@@ -53,18 +54,28 @@ def system_name(config) -> str:
     return config["tts"] if decoder == "hifigan" else f"{config['tts']} ({decoder} decoder)"
 
 
+def params(row) -> str:
+    if row["params_total"] is None:
+        return "-"
+    return f"{row['params_synthesis'] / 1e6:.2f}M / {row['params_total'] / 1e6:.2f}M"
+
+
 def markdown(rows):
+    with_dnsmos = any(r.get("dnsmos_ovrl") is not None for r in rows)
     header = ("| system | exp | test set | params synth. / total | MCD [dB] | log-F0 RMSE | V/UV err. "
-              "| dur. ratio | RTF | utts |\n|---|---|---|---|---|---|---|---|---|---|\n")
+              "| dur. ratio | RTF |" + (" DNSMOS ovrl / P.808 |" if with_dnsmos else "") + " utts |\n"
+              "|---|---|---|---|---|---|---|---|---|" + ("---|" if with_dnsmos else "") + "---|\n")
 
     def f(row, key, fmt):
         value = row.get(key)
         return fmt.format(value) if value is not None else "-"
 
     return header + "".join(
-        f"| {r['system']} | {r['exp']} | {r['test_set']} | {r['params_synthesis'] / 1e6:.2f}M / {r['params_total'] / 1e6:.2f}M "
+        f"| {r['system']} | {r['exp']} | {r['test_set']} | {params(r)} "
         f"| {f(r, 'mcd', '{:.2f}')} | {f(r, 'log_f0_rmse', '{:.3f}')} | {f(r, 'vuv_error', '{:.3f}')} "
-        f"| {f(r, 'duration_ratio', '{:.2f}')} | {f(r, 'rtf', '{:.3f}')} | {r['num_utts']} |\n"
+        f"| {f(r, 'duration_ratio', '{:.2f}')} | {f(r, 'rtf', '{:.3f}')} |"
+        + (f" {f(r, 'dnsmos_ovrl', '{:.2f}')} / {f(r, 'dnsmos_p808', '{:.2f}')} |" if with_dnsmos else "")
+        + f" {r['num_utts']} |\n"
         for r in rows
     )
 

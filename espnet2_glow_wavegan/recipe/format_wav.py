@@ -1,5 +1,7 @@
 """Stage 2: read, check and resample one job's share of a data dir into dump/raw.
 
+wav.scp entries may be file paths, Kaldi pipes (``cmd |``) or ark offsets (``x.ark:123``).
+
 Every utterance is decoded, checked (readable, non-empty, finite, mono, at
 ``--fs`` or resampled to it) and written as ``<out>/data/<utt>.<format>``.
 Outputs of job N: ``<out>/split/wav.scp.N``, ``utt2num_samples.N`` and
@@ -16,6 +18,36 @@ import soundfile as sf
 from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
 
 
+def read_entry(utt, entry):
+    """A wav.scp entry -> (float32 audio (T, channels), rate).
+
+    A file path is read with soundfile; Kaldi's other forms with kaldiio, as ESPnet's
+    data loaders do: a command whose output is the audio (``sox in.flac -t wav - |``)
+    and an offset into an ark of audio (``feats.ark:123``).
+    """
+    kaldi_form = entry.rstrip().endswith("|") or _is_ark_offset(entry)
+    try:
+        if not kaldi_form:
+            return sf.read(entry, dtype="float32", always_2d=True)
+        import kaldiio
+
+        loaded = kaldiio.load_mat(entry)
+    except Exception as e:  # soundfile and kaldiio raise several types for bad input
+        raise DataError(f"utterance '{utt}': cannot read {entry}: {type(e).__name__}: {e}") from None
+    if not (isinstance(loaded, tuple) and len(loaded) == 2 and np.isscalar(loaded[0])):
+        raise DataError(f"utterance '{utt}': {entry} holds a matrix, not audio (a feature ark?)")
+    fs, samples = int(loaded[0]), np.asarray(loaded[1])
+    if samples.dtype.kind == "i":  # PCM: scale to [-1, 1] as soundfile does
+        samples = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max + 1)
+    samples = samples.astype(np.float32)
+    return (samples[:, None] if samples.ndim == 1 else samples), fs
+
+
+def _is_ark_offset(entry: str) -> bool:
+    path, sep, offset = entry.rpartition(":")
+    return bool(sep) and offset.split("[")[0].isdigit() and not Path(entry).exists()
+
+
 def load_utterance(utt, wav_scp, segments):
     if segments:
         if utt not in segments:
@@ -28,12 +60,7 @@ def load_utterance(utt, wav_scp, segments):
         path, start, end = wav_scp.get(utt), None, None
         if path is None:
             raise DataError(f"utterance '{utt}': not in wav.scp")
-    if path.endswith("|"):
-        raise DataError(f"utterance '{utt}': piped wav.scp entries ('{path}') are not supported; give a file path")
-    try:
-        audio, fs = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises several types for bad files
-        raise DataError(f"utterance '{utt}': cannot read {path}: {e}") from None
+    audio, fs = read_entry(utt, path)
     if start is not None:
         audio = audio[int(float(start) * fs) : int(math.ceil(float(end) * fs))]
     return path, audio, fs

@@ -28,14 +28,17 @@ pipeline_tag: text-to-speech
 
 # {title}
 
-ESPnet TTS model `{system}` trained with the `egs2/{dataset}/tts1` recipe of
-[espnet2-glow-wavegan](https://pypi.org/project/espnet2-glow-wavegan/) (Glow-WaveGAN: a Glow-TTS
-flow prior over the latent of a GAN-based VAE, Cong et al., Interspeech 2021).
+ESPnet TTS model `{system}` trained with the `egs2/{dataset}/tts1` recipe of espnet2-glow-wavegan
+(Glow-WaveGAN: a Glow-TTS flow prior over the latent of a GAN-based VAE, Cong et al., Interspeech 2021),
+an ESPnet plugin ({package_source}).
 
 ## Usage
 
+espnet2-glow-wavegan is not on PyPI. Install it from its source (it registers the model classes with
+ESPnet's own entry points; tested with espnet 202511, torch 2.9.1, Python 3.11):
+
 ```bash
-pip install espnet2-glow-wavegan   # registers the model classes with ESPnet
+{install}
 ```
 
 ```python
@@ -72,6 +75,8 @@ def main(argv=None):
     parser.add_argument("--lang", default="en")
     parser.add_argument("--example", default="Hello world.")
     parser.add_argument("--dry_run", type=lambda s: s.lower() == "true", default=False)
+    parser.add_argument("--package_url", default="",
+                        help="where users get espnet2-glow-wavegan (a git URL pip can install); default: a source checkout")
     args = parser.parse_args(argv)
     if "/" not in args.hf_repo:
         raise SystemExit(f"ERROR: --hf_repo '{args.hf_repo}' must look like <user>/<name>")
@@ -95,7 +100,15 @@ def main(argv=None):
     if prior.get("spk_embed_dim"):
         speaker_args += ", spembs=torch.from_numpy(embedding)  # see spk_embeds.npz"
     results = [p for p in args.out_dir.rglob("RESULTS.md")]
+    if args.package_url:
+        package_source = f"source: {args.package_url}"
+        install = f'pip install "espnet2-glow-wavegan @ git+{args.package_url}"'
+    else:
+        package_source = "from its source repository"
+        install = ("git clone <espnet2-glow-wavegan repository> && cd espnet2-glow-wavegan\n"
+                   "pip install .            # or: python -m build && pip install dist/espnet2_glow_wavegan-*.whl")
     card = CARD.format(
+        package_source=package_source, install=install,
         lang=args.lang, dataset=args.dataset, title=args.hf_repo.split("/")[-1], system=config["tts"],
         config=config_rel, model=model_rel, example=args.example, speaker_args=speaker_args,
         results=results[0].read_text().replace("# Results", "").strip() if results else "(no scores)",

@@ -5,7 +5,8 @@ with the means (and the real-time factor of decoding when ``--decode_logs``
 are given: total synthesis time / total generated audio, from the RTF lines
 that espnet2_glow_wavegan.bin.tts_inference logs).
 With ``--spk_similarity_model`` (online: the ESPnet speaker model is
-downloaded) it adds the cosine similarity of speaker embeddings.
+downloaded) it adds the cosine similarity of speaker embeddings; with ``--dnsmos true``
+(offline) DNSMOS P.835/P.808 of the generated audio, a naturalness proxy (see ``dnsmos``).
 """
 
 import argparse
@@ -32,6 +33,26 @@ def decoding_rtf(logs):
     return seconds / audio if audio else None
 
 
+def dnsmos(wav: np.ndarray, fs: int) -> dict:
+    """DNSMOS of one waveform: Microsoft's non-intrusive quality predictors (ONNX models shipped in
+    ``speechmos``, offline), P.835 overall / signal / background and P.808, each on a 1-5 scale.
+
+    A proxy trained to predict listeners' ratings of noisy and enhanced speech, not a MOS test:
+    useful to compare systems on the same data, not as an absolute naturalness score.
+    """
+    try:
+        from speechmos import dnsmos as model
+    except ImportError as e:
+        raise DataError(f"--dnsmos true needs the recipe extra (pip install speechmos onnxruntime): {e}") from None
+    import soxr
+
+    audio = soxr.resample(wav, fs, 16000) if fs != 16000 else wav  # the models' rate
+    audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+    result = model.run(audio, sr=16000)
+    return {"dnsmos_ovrl": float(result["ovrl_mos"]), "dnsmos_sig": float(result["sig_mos"]),
+            "dnsmos_bak": float(result["bak_mos"]), "dnsmos_p808": float(result["p808_mos"])}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref_scp", type=Path, required=True)
@@ -39,6 +60,8 @@ def main(argv=None):
     parser.add_argument("--out_dir", type=Path, required=True)
     parser.add_argument("--decode_logs", nargs="*", default=[])
     parser.add_argument("--spk_similarity_model", default="", help="ESPnet speaker model tag (online)")
+    parser.add_argument("--dnsmos", type=lambda s: s.lower() == "true", default=False,
+                        help="add DNSMOS P.835 (overall, signal, background) and P.808 of the generated audio (offline)")
     args = parser.parse_args(argv)
     try:
         ref, gen = read_table(args.ref_scp), read_table(args.gen_scp)
@@ -62,10 +85,15 @@ def main(argv=None):
             if embed is not None:
                 a, b = embed(ref[utt]), embed(gen[utt])
                 scores[utt]["spk_similarity"] = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            if args.dnsmos:
+                scores[utt].update(dnsmos(generated, gen_fs))
     except DataError as e:
         die(str(e))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     metrics = list(next(iter(scores.values())))
+    for stale in args.out_dir.glob("utt2*"):  # a metric of an earlier scoring with other options
+        if stale.name[len("utt2"):] not in metrics:
+            stale.unlink()
     summary = {"num_utts": len(scores)}
     for metric in metrics:
         write_table(args.out_dir / f"utt2{metric}", {u: f"{s[metric]:.4f}" for u, s in scores.items()})

@@ -59,11 +59,32 @@ def espnet_embedder(model_tag: str):
             "from the Hugging Face hub, which needs internet. Offline, use --spk_embed_tool mel_stats or file"
         ) from None
 
+    rate = embedding_rate(model)
+
     def embed(path):
-        audio, _ = sf.read(path, dtype="float32")
+        # The speaker model hears audio at the rate it was trained on, not the recipe's --fs.
+        audio, fs = sf.read(path, dtype="float32")
+        if fs != rate:
+            import soxr
+
+            audio = soxr.resample(audio, fs, rate)
         return model(audio).reshape(-1).cpu().numpy().astype(np.float32)
 
     return embed
+
+
+# ESPnet's speaker models (RawNet3, ECAPA-TDNN, ...) are trained on 16 kHz VoxCeleb audio.
+SPEAKER_MODEL_RATE = 16000
+
+
+def embedding_rate(model) -> int:
+    """Sampling rate a Speech2Embedding model expects: its frontend's ``fs`` if its config says, else 16 kHz."""
+    train_args = getattr(model, "spk_train_args", None)
+    frontend_conf = getattr(train_args, "frontend_conf", None) or {}
+    fs = frontend_conf.get("fs") if isinstance(frontend_conf, dict) else None
+    if isinstance(fs, str):  # ESPnet writes rates like "16k"
+        fs = int(float(fs.lower().rstrip("k")) * 1000) if fs.lower().endswith("k") else int(fs)
+    return int(fs) if fs else SPEAKER_MODEL_RATE
 
 
 def write_spembs(dump: Path, sets, tool: str, dim: int, scp: str, model_tag: str, out_dir: Path):

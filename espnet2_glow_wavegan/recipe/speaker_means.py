@@ -1,4 +1,11 @@
-"""Stage 10 helper: mean speaker embedding per training speaker, packed with the model."""
+"""Stage 10 helper: mean speaker embedding per speaker, packed with the model.
+
+    python -m espnet2_glow_wavegan.recipe.speaker_means --scp dump/spembs/train/spembs.scp \
+        --utt2spk dump/raw/train/utt2spk [--scp ... --utt2spk ...] --out exp/tts_x/spk_embeds.npz
+
+Every ``--scp`` goes with the ``--utt2spk`` at the same position; the recipe gives the training
+set and the test sets, so that the zip holds the voices of the unseen test speakers too.
+"""
 
 import argparse
 from pathlib import Path
@@ -6,19 +13,27 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from espnet2_glow_wavegan.recipe.kaldi_dir import read_table
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scp", required=True)
-    parser.add_argument("--utt2spk", type=Path, required=True)
+    parser.add_argument("--scp", action="append", required=True)
+    parser.add_argument("--utt2spk", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, required=True, help=".npz: speaker -> embedding")
     args = parser.parse_args(argv)
-    utt2spk = read_table(args.utt2spk)
+    if len(args.scp) != len(args.utt2spk):
+        die(f"give one --utt2spk per --scp ({len(args.scp)} scp, {len(args.utt2spk)} utt2spk)")
     per_speaker = {}
-    for utt, vec in kaldiio.load_scp(args.scp).items():
-        per_speaker.setdefault(utt2spk[utt], []).append(np.asarray(vec, dtype=np.float32))
+    try:
+        for scp, utt2spk_file in zip(args.scp, args.utt2spk):
+            utt2spk = read_table(utt2spk_file)
+            for utt, vec in kaldiio.load_scp(scp).items():
+                if utt not in utt2spk:
+                    raise DataError(f"{utt2spk_file}: no speaker for utterance '{utt}' of {scp}")
+                per_speaker.setdefault(utt2spk[utt], []).append(np.asarray(vec, dtype=np.float32))
+    except DataError as e:
+        die(str(e))
     np.savez(args.out, **{spk: np.mean(vecs, axis=0) for spk, vecs in sorted(per_speaker.items())})
     print(f"{args.out}: {len(per_speaker)} speakers")
 

@@ -5,6 +5,6 @@ if [ -x "${_root}/.venv/bin/python" ]; then
     export PATH="${_root}/.venv/bin:${PATH}"
 fi
 export PYTHONIOENCODING=UTF-8
-# Nothing is fetched from the hub at run time unless you unset this.
-export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+# The hub stays reachable (stage 11 upload, --spk_embed_tool espnet, scoring's speaker model);
+# export HF_HUB_OFFLINE=1 yourself to make those fail fast on a machine without internet.
 unset _root

@@ -106,6 +106,7 @@ packed_model=""        # default: exp/tts_<tag>/<tag>_<inference model>.zip
 hf_repo=""             # <user>/<name>
 hf_dry_run=false       # true: write the upload folder, send nothing
 hf_example="Hello world."
+hf_package_url=""      # git URL of espnet2-glow-wavegan for the model card's install line
 corpus_name=""         # for the model card (default: the recipe's folder name)
 
 # Data sets
@@ -115,10 +116,23 @@ test_sets=""
 
 lang=noinfo
 
+# ESPnet tts.sh names, accepted as there.
+tts_exp=""             # experiment dir of --train_config (default: ${expdir}/tts_${tag})
+tts_stats_dir=""       # statistics dir (default: ${expdir}/tts_stats_${feats_type}_${token_type})
+skip_upload_hf=""      # true: skip stage 11 (the upload) even within --stage..--stop_stage
+spk_embed_tag=spembs   # name of the speaker-embedding dumps: ${dumpdir}/${spk_embed_tag}/
+# ESPnet tts.sh options that have no meaning here: said so in one line instead of "unknown option".
+vocoder_file="" use_lid="" feats_normalize=""
+download_model=""      # <user>/<name>: stage 8 decodes that packed model from the hub (online: espnet_model_zoo)
+
 log "$0 $*"
 run_args=$(printf '%q ' "$0" "$@")
 . utils/parse_options.sh
 [ $# -eq 0 ] || die "unexpected positional arguments: $*"
+[ -z "${vocoder_file}" ] || die "--vocoder_file: not used here; glow_wavegan (and VITS) synthesise the waveform themselves"
+[ -z "${use_lid}" ] || [ "${use_lid}" = false ] || die "--use_lid: language ids are not supported by these models"
+[ -z "${feats_normalize}" ] || [ "${feats_normalize}" = none ] \
+    || die "--feats_normalize: the models read raw waveforms (feats_type raw); there are no features to normalise"
 
 . ./path.sh
 . ./cmd.sh
@@ -137,21 +151,31 @@ else
     g2p=none
 fi
 token_list=${token_listdir}/tokens.txt
-tts_stats_dir=${expdir}/tts_stats_${feats_type}_${token_type}
+[ -n "${tts_stats_dir}" ] || tts_stats_dir=${expdir}/tts_stats_${feats_type}_${token_type}
 config_tag() { basename "$1" .yaml | sed -e 's/^train_//'; }
+# As ESPnet: extra arguments become part of the tags, so a rerun with other --train_args,
+# --vae_args or --inference_args gets a new experiment / decode dir instead of the old results.
+args_tag() { echo "$1" | sed -e "s/--/_/g" -e "s/[ |=/]//g"; }
 if [ -z "${tag}" ]; then
     [ -n "${train_config}" ] && tag=$(config_tag "${train_config}") || tag=train_${feats_type}_${token_type}
+    tag+=$(args_tag "${train_args}")
 fi
-if [ -z "${vae_tag}" ] && [ -n "${vae_config}" ]; then vae_tag=$(config_tag "${vae_config}"); fi
-tts_exp=${expdir}/tts_${tag}
+if [ -z "${vae_tag}" ] && [ -n "${vae_config}" ]; then vae_tag=$(config_tag "${vae_config}")$(args_tag "${vae_args}"); fi
+if [ -z "${tts_exp}" ]; then
+    if [ -n "${download_model}" ]; then tts_exp=${expdir}/$(echo "${download_model}" | tr '/' '_'); else tts_exp=${expdir}/tts_${tag}; fi
+fi
 vae_exp=${expdir}/tts_${vae_tag}
 if [ -z "${inference_tag}" ]; then
     inference_tag=decode
     if [ -n "${inference_config}" ] && [ "$(basename "${inference_config}" .yaml)" != decode ]; then
         inference_tag+=_$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
     fi
+    inference_tag+=$(args_tag "${inference_args}")
     inference_tag+=_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")
 fi
+# --use_teacher_forcing true in --inference_args: stage 8 passes the reference speech (MAS durations).
+teacher_forcing=false
+case " ${inference_args} " in *" --use_teacher_forcing true "*) teacher_forcing=true ;; esac
 all_sets="${train_set} ${valid_set} ${test_sets}"
 uniq_sets=$(echo "${all_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++')
 
@@ -231,7 +255,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
                 --sets ${_sets} --use_sid "${use_sid}" --use_spk_embed "${use_spk_embed}" \
                 --spk_embed_tool "${spk_embed_tool}" --spk_embed_dim "${spk_embed_dim}" \
                 --spk_embed_scp "${spk_embed_scp}" --spk_embed_model "${spk_embed_model}" \
-                --spk_embed_dir "${dumpdir}/spembs"
+                --spk_embed_dir "${dumpdir}/${spk_embed_tag}"
             mkdir -p "${data_feats}/speakers"
             mark_done "${data_feats}/speakers"
         fi
@@ -253,9 +277,9 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
             --dst "${data_feats}/${dset}" --fs "${fs}" \
             --min_wav_duration "${min_wav_duration}" --max_wav_duration "${max_wav_duration}"
         if "${use_spk_embed}"; then
-            mkdir -p "${dumpdir}/spembs/${dset}"
+            mkdir -p "${dumpdir}/${spk_embed_tag}/${dset}"
             awk 'NR == FNR {keep[$1]; next} $1 in keep' "${data_feats}/${dset}/wav.scp" \
-                "${dumpdir}/spembs/org/${dset}/spembs.scp" > "${dumpdir}/spembs/${dset}/spembs.scp"
+                "${dumpdir}/${spk_embed_tag}/org/${dset}/spembs.scp" > "${dumpdir}/${spk_embed_tag}/${dset}/spembs.scp"
         fi
         mark_done "${data_feats}/${dset}"
     done
@@ -306,7 +330,7 @@ data_opts() {  # data_opts SPLIT(train|valid) DSET [LATENT_DIR]
         echo "--${split}_data_path_and_name_and_type ${data_feats}/${dset}/utt2sid,sids,text_int"
     fi
     if "${use_spk_embed}"; then
-        echo "--${split}_data_path_and_name_and_type ${dumpdir}/spembs/${dset}/spembs.scp,spembs,kaldi_ark"
+        echo "--${split}_data_path_and_name_and_type ${dumpdir}/${spk_embed_tag}/${dset}/spembs.scp,spembs,kaldi_ark"
     fi
 }
 frontend_opts="--use_preprocessor true --token_type ${token_type} --token_list ${token_list} --cleaner ${cleaner} --g2p ${g2p}"
@@ -460,8 +484,14 @@ fi
 
 if ! "${skip_eval}"; then
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    log "Stage 8: decoding with ${tts_exp}/${inference_model}"
-    need "${tts_exp}/${inference_model}" "${tts_exp}/config.yaml"
+    if [ -n "${download_model}" ]; then
+        log "Stage 8: decoding with ${download_model} from the hub into ${tts_exp}"
+        _model_opts="--model_tag ${download_model}"
+    else
+        log "Stage 8: decoding with ${tts_exp}/${inference_model}"
+        need "${tts_exp}/${inference_model}" "${tts_exp}/config.yaml"
+        _model_opts="--model_file ${tts_exp}/${inference_model} --train_config ${tts_exp}/config.yaml"
+    fi
     if "${gpu_inference}"; then _cmd=${cuda_cmd}; _ngpu=1; else _cmd=${decode_cmd}; _ngpu=0; fi
     _opts=""
     [ -z "${inference_config}" ] || _opts+="--config ${inference_config} "
@@ -472,9 +502,9 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
             continue
         fi
         # A train/valid set in test_sets is read after filtering (stage 4).
-        _data=${data_feats}/${dset} _spk=${dumpdir}/spembs/${dset}
-        if [ ! -f "${_data}/.done" ]; then _data=${data_feats}/org/${dset} _spk=${dumpdir}/spembs/org/${dset}; fi
-        [ -e "${_data}" ] || { _data=${data_feats}/${dset} _spk=${dumpdir}/spembs/${dset}; }
+        _data=${data_feats}/${dset} _spk=${dumpdir}/${spk_embed_tag}/${dset}
+        if [ ! -f "${_data}/.done" ]; then _data=${data_feats}/org/${dset} _spk=${dumpdir}/${spk_embed_tag}/org/${dset}; fi
+        [ -e "${_data}" ] || { _data=${data_feats}/${dset} _spk=${dumpdir}/${spk_embed_tag}/${dset}; }
         need "${_data}/text"
         rm -rf "${_dir}"
         _logdir=${_dir}/log
@@ -484,12 +514,12 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         _ex=""
         if "${use_sid}"; then _ex+="--data_path_and_name_and_type ${_data}/utt2sid,sids,text_int "; fi
         if "${use_spk_embed}"; then _ex+="--data_path_and_name_and_type ${_spk}/spembs.scp,spembs,kaldi_ark "; fi
+        if "${teacher_forcing}"; then need "${_data}/wav.scp"; _ex+="--data_path_and_name_and_type ${_data}/wav.scp,speech,sound "; fi
         # shellcheck disable=SC2086
         ${_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/tts_inference.JOB.log" \
             ${python} -m espnet2_glow_wavegan.bin.tts_inference --ngpu "${_ngpu}" \
                 --data_path_and_name_and_type "${_data}/text,text,text" ${_ex} \
-                --key_file "${_logdir}/keys.JOB.scp" --model_file "${tts_exp}/${inference_model}" \
-                --train_config "${tts_exp}/config.yaml" --output_dir "${_logdir}/output.JOB" \
+                --key_file "${_logdir}/keys.JOB.scp" ${_model_opts} --output_dir "${_logdir}/output.JOB" \
                 ${_opts} ${inference_args} \
             || die "Stage 8 failed for ${dset}: see ${_logdir}/tts_inference.*.log"
         mkdir -p "${_dir}/wav" "${_dir}/att_ws" "${_dir}/norm"
@@ -536,9 +566,18 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     [ ! -f "${tts_exp}/images/generator_loss.png" ] || _opts+="--option ${tts_exp}/images "
     if "${use_sid}"; then need "${data_feats}/spk2sid"; _opts+="--option ${data_feats}/spk2sid "; fi
     if "${use_spk_embed}"; then
-        # Per-speaker mean embeddings of the training set, to synthesise its voices.
-        ${python} -m espnet2_glow_wavegan.recipe.speaker_means --scp "${dumpdir}/spembs/${train_set}/spembs.scp" \
-            --utt2spk "${data_feats}/${train_set}/utt2spk" --out "${tts_exp}/spk_embeds.npz"
+        # Per-speaker mean embeddings of the training and test sets: the zip voices the test
+        # speakers too, unseen in training (as ESPnet packs its x-vector tables).
+        _means=""
+        for dset in ${train_set} ${test_sets}; do
+            _dump=${data_feats}/${dset} _spk=${dumpdir}/${spk_embed_tag}/${dset}
+            [ -f "${_dump}/.done" ] || _dump=${data_feats}/org/${dset}
+            [ -f "${_spk}/spembs.scp" ] || _spk=${dumpdir}/${spk_embed_tag}/org/${dset}
+            need "${_spk}/spembs.scp" "${_dump}/utt2spk"
+            _means+=" --scp ${_spk}/spembs.scp --utt2spk ${_dump}/utt2spk"
+        done
+        # shellcheck disable=SC2086
+        ${python} -m espnet2_glow_wavegan.recipe.speaker_means ${_means} --out "${tts_exp}/spk_embeds.npz"
         _opts+="--option ${tts_exp}/spk_embeds.npz "
     fi
     # shellcheck disable=SC2086
@@ -546,7 +585,9 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
         --model_file "${tts_exp}/${inference_model}" ${_opts} --outpath "${packed_model}"
 fi
 
-if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+if [ "${skip_upload_hf}" = true ] && [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+    log "Stage 11: skipped (--skip_upload_hf true)"
+elif [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     [ -n "${hf_repo}" ] || die "Stage 11 needs --hf_repo <user>/<name>"
     need "${packed_model}"
     [ -n "${corpus_name}" ] || corpus_name=$(basename "$(dirname "$(pwd)")")
@@ -554,7 +595,7 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     log "Stage 11: model-zoo folder ${_out} for ${hf_repo} (dry run: ${hf_dry_run})"
     ${python} -m espnet2_glow_wavegan.recipe.hf_upload --packed "${packed_model}" --hf_repo "${hf_repo}" \
         --out_dir "${_out}" --dataset "${corpus_name}" --lang "${lang}" --example "${hf_example}" \
-        --dry_run "${hf_dry_run}"
+        --dry_run "${hf_dry_run}" --package_url "${hf_package_url}"
 fi
 
 
