@@ -81,7 +81,7 @@ setup(
         "vocos>=0.1.0,<0.2",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],
         # Recipes: training logs/plots, scoring (MCD, F0) and model-zoo upload.
         "recipe": [
             "tensorboard",
@@ -91,6 +91,9 @@ setup(
             "pyworld",
             "fastdtw",
             "huggingface_hub",
+            # Stage 9's optional DNSMOS (a naturalness proxy): ONNX models shipped in the package.
+            "speechmos",
+            "onnxruntime",
         ],
     },
     entry_points={

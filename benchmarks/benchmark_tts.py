@@ -248,6 +248,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--train_runs", type=int, default=3, help="timed training steps (after --warmup)")
+    parser.add_argument("--lengths", nargs="+", choices=list(LENGTHS), default=list(LENGTHS),
+                        help="synthesis inputs to measure (the smoke test takes one)")
+    parser.add_argument("--train_batches", nargs="+", choices=list(TRAIN_BATCHES), default=list(TRAIN_BATCHES))
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--skip_synthesis", action="store_true")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
@@ -264,7 +267,7 @@ def main():
                            "device": args.device, "threads": args.threads, "configs": "tiny" if args.tiny else "paper-size LJSpeech"},
                "synthesis": {}, "training": {}, "parameters": parameter_table(args.tiny)}
     if not args.skip_synthesis:
-        for length in LENGTHS:
+        for length in args.lengths:
             for system in SYSTEMS:
                 results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
                 print(length, system, results["synthesis"][length][system], flush=True)
@@ -272,7 +275,7 @@ def main():
                                 for system in SYSTEMS if system not in AS_TRAINED}
         print("deviation", results["deviation"], flush=True)
     if not args.skip_training:
-        for train_batch in TRAIN_BATCHES:
+        for train_batch in args.train_batches:
             for system in TRAINING:
                 results["training"].setdefault(train_batch, {})[system] = child(
                     args, system=system, task="training", train_batch=train_batch)

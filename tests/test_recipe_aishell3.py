@@ -1,0 +1,88 @@
+"""The AISHELL-3 recipe end to end on the bundled mini corpus (multi-speaker, 24 kHz, an unseen test speaker), in a scratch copy."""
+
+import textwrap
+import zipfile
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+
+from recipe_helpers import DECODE, assert_consistent_data_dir, check_paper_ablation, recipe_copy, run, table
+
+# Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def aishell_recipe(tmp_path_factory):
+    recipe = recipe_copy(tmp_path_factory.mktemp("aishell"), "aishell3")
+    proc = run(recipe, "--paper_ablation", "true")
+    return recipe, proc
+
+
+def test_aishell3_speakers_rates_and_decoding(aishell_recipe):
+    recipe, _ = aishell_recipe
+    train_spk = {s for _, s in table(recipe / "data/train_no_dev/utt2spk")}
+    test_spk = {s for _, s in table(recipe / "data/test/utt2spk")}
+    assert len(train_spk) == 4 and test_spk == {"SSB0015"}
+    for dump in ("dump/raw/org/train_no_dev", "dump/raw/test"):
+        assert_consistent_data_dir(recipe / dump)
+        assert sf.info(table(recipe / dump / "wav.scp")[0][1]).samplerate == 24000  # from 44.1 kHz
+    spk2sid = dict(table(recipe / "dump/raw/spk2sid"))
+    assert spk2sid["<unk>"] == "0" and sorted(spk2sid.values(), key=int) == ["0", "1", "2", "3", "4"]
+    assert {sid for _, sid in table(recipe / "dump/raw/test/utt2sid")} == {"0"}  # unseen speaker
+    train_sids = dict(table(recipe / "dump/raw/train_no_dev/utt2sid"))
+    assert all(train_sids[u] == spk2sid[s] for u, s in table(recipe / "dump/raw/train_no_dev/utt2spk"))
+    for split in ("train_no_dev", "dev", "test"):
+        embeddings = dict(kaldiio.load_scp(str(recipe / "dump/spembs" / split / "spembs.scp")))
+        assert sorted(embeddings) == [u for u, _ in table(recipe / "dump/raw" / split / "wav.scp")]
+        assert all(v.shape == (32,) and np.isfinite(v).all() for v in embeddings.values())
+    tokens = (recipe / "dump/token_list/phn_none_pypinyin_g2p_phone/tokens.txt").read_text().split()
+    assert tokens[0] == "<blank>" and any(t[-1].isdigit() for t in tokens)  # tonal pinyin phones
+    scp = table(recipe / DECODE / "test/wav/wav.scp")
+    assert [u for u, _ in scp] == ["SSB00150001", "SSB00150002", "SSB00150003"]
+    assert all(sf.info(p).samplerate == 24000 for _, p in scp)
+
+
+def test_aishell3_model_speaks_for_an_unseen_speaker_with_text2speech(aishell_recipe, python_run):
+    recipe, _ = aishell_recipe
+    exp = recipe / "exp/tts_glow_wavegan_tiny"
+    script = textwrap.dedent(
+        f"""
+        import json, kaldiio, torch
+        from espnet2.bin.tts_inference import Text2Speech
+        t2s = Text2Speech(train_config="{exp}/config.yaml", model_file="{exp}/train.total_count.ave.pth")
+        spembs = dict(kaldiio.load_scp("{recipe}/dump/spembs/test/spembs.scp"))
+        other = dict(kaldiio.load_scp("{recipe}/dump/spembs/train_no_dev/spembs.scp"))
+        conf = {{"noise_scale": 0.0}}
+        a = t2s("今天天气很好", sids=torch.tensor([0]), spembs=torch.from_numpy(spembs["SSB00150001"]), decode_conf=conf)
+        b = t2s("今天天气很好", sids=torch.tensor([0]), spembs=torch.from_numpy(other["SSB00110001"]),
+                decode_conf=dict(conf, length_scale=1.0), durations=a["duration"])
+        print(json.dumps({{"n": a["wav"].numel(), "dur": int(a["duration"].sum()), "fs": t2s.fs,
+                          "spks": t2s.tts.spks, "spk_embed_dim": t2s.tts.spk_embed_dim,
+                          "differs": not torch.allclose(a["wav"], b["wav"]),
+                          "finite": bool(torch.isfinite(a["wav"]).all())}}))
+        """
+    )
+    import json
+
+    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    assert out["fs"] == 24000 and out["spks"] == 5 and out["spk_embed_dim"] == 32 and out["finite"]
+    assert out["n"] == out["dur"] * 300
+    assert out["differs"], "another speaker embedding must change the voice"
+
+
+def test_packed_multi_speaker_model_holds_the_unseen_test_speaker(aishell_recipe):
+    recipe, _ = aishell_recipe
+    packed = recipe / "exp/tts_glow_wavegan_tiny/tts_glow_wavegan_tiny_train.total_count.ave.zip"
+    with zipfile.ZipFile(packed) as z:
+        name = next(n for n in z.namelist() if n.endswith("spk_embeds.npz"))
+        with z.open(name) as f:
+            speakers = set(np.load(f).files)
+    assert "SSB0015" in speakers  # test speaker, unseen in training
+    assert {s for _, s in table(recipe / "data/train_no_dev/utt2spk")} <= speakers
+
+
+def test_aishell3_paper_ablation_writes_both_tables(aishell_recipe):
+    check_paper_ablation(aishell_recipe[0], "test", "train_no_dev")

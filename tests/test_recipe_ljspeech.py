@@ -1,0 +1,265 @@
+"""The LJSpeech recipe end to end on the bundled mini corpus (stages 1-11, VITS beside it, the paper's comparison), in a scratch copy."""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+
+from recipe_helpers import DECODE, assert_consistent_data_dir, check_paper_ablation, recipe_copy, run, table
+
+# Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
+pytestmark = pytest.mark.slow
+
+
+HF_REPO = "test-user/glow-wavegan-ljspeech-mini"
+
+
+@pytest.fixture(scope="module")
+def lj_recipe(tmp_path_factory):
+    """Stages 1-11 (upload as a dry run), then the VITS baseline and the comparison table."""
+    recipe = recipe_copy(tmp_path_factory.mktemp("lj"), "ljspeech")
+    proc = run(recipe, "--stop_stage", "11", "--hf_repo", HF_REPO, "--hf_dry_run", "true", "--vits_baseline", "true",
+               "--paper_ablation", "true", "--score_opts", "--dnsmos true")
+    return recipe, proc
+
+
+def test_ljspeech_data_and_dump_dirs(lj_recipe):
+    recipe, proc = lj_recipe
+    assert "using the bundled mini corpus" in proc.stderr
+    sizes = {name: len(assert_consistent_data_dir(recipe / "data" / name)) for name in ("tr_no_dev", "dev", "eval1")}
+    assert sizes == {"tr_no_dev": 32, "dev": 4, "eval1": 4}
+    for dump in ("dump/raw/org/tr_no_dev", "dump/raw/tr_no_dev", "dump/raw/eval1"):
+        keys = assert_consistent_data_dir(recipe / dump)
+        lengths = dict(table(recipe / dump / "utt2num_samples"))
+        for utt, path in table(recipe / dump / "wav.scp")[:5]:
+            info = sf.info(path)
+            assert info.samplerate == 22050 and info.channels == 1 and info.frames == int(lengths[utt])
+        assert sorted(lengths) == keys
+
+
+def test_ljspeech_token_list(lj_recipe):
+    recipe, _ = lj_recipe
+    tokens = (recipe / "dump/token_list/char_tacotron/tokens.txt").read_text().split("\n")[:-1]
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
+    assert {"A", "E", "<space>"} <= set(tokens)
+    # The tacotron cleaner expanded "9", "$4", "Dr." ...: no digits or '$' remain.
+    assert not any(t.isdigit() or t == "$" for t in tokens)
+
+
+def test_ljspeech_decoding_outputs(lj_recipe):
+    recipe, proc = lj_recipe
+    for dset, n in (("dev", 4), ("eval1", 4)):
+        out = recipe / DECODE / dset
+        scp = table(out / "wav" / "wav.scp")
+        assert [u for u, _ in scp] == sorted(u for u, _ in table(recipe / "data" / dset / "text"))
+        for utt, path in scp:
+            wav, fs = sf.read(path)
+            assert fs == 22050 and np.isfinite(wav).all() and len(wav) > 0
+        durations = dict(table(out / "durations"))
+        assert len(durations) == n
+        utt, path = scp[0]
+        assert sum(int(d) for d in durations[utt].split()) * 256 == sf.info(path).frames
+        assert len(list((out / "att_ws").glob("*.png"))) == n
+    assert (recipe / "exp/tts_wavegan_vae_tiny/train.total_count.ave.pth").exists()
+    assert (recipe / "exp/tts_glow_wavegan_tiny/train.log").exists()
+
+
+LATENTS = "dump/latents/wavegan_vae_tiny"
+
+
+def test_ljspeech_stage_7b_stores_the_wavegan_posterior_for_the_prior(lj_recipe, monkeypatch):
+    recipe, proc = lj_recipe
+    monkeypatch.chdir(recipe)  # scp entries are relative to the recipe dir, as in ESPnet's dumps
+    import hashlib
+    import json
+
+    import yaml
+
+    vae_model = recipe / "exp/tts_wavegan_vae_tiny/train.total_count.ave.pth"
+    for dset in ("tr_no_dev", "dev"):
+        out = recipe / LATENTS / dset
+        assert (out / ".done").exists()
+        samples = {u: int(n) for u, n in table(recipe / "dump/raw" / dset / "utt2num_samples")}
+        stats = dict(kaldiio.load_scp(str(out / "stats.scp")))
+        assert sorted(stats) == sorted(samples)  # every utterance of the set, once
+        shapes = dict(table(out / "speech_shape"))
+        for utt, matrix in stats.items():
+            assert matrix.shape == (samples[utt] // 256 + 1, 2 * 16) and np.isfinite(matrix).all()
+            assert shapes[utt] == f"{matrix.shape[0]},{matrix.shape[1]}"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["model_sha256"] == hashlib.sha256(vae_model.read_bytes()).hexdigest()
+        assert manifest["utterances"] == len(samples)
+    # The prior trained on them, with the stored statistics as its 'speech'.
+    config = yaml.safe_load((recipe / "exp/tts_glow_wavegan_tiny/config.yaml").read_text())
+    assert config["tts_conf"]["speech_input"] == "posterior_stats"
+    assert [f"{LATENTS}/tr_no_dev/stats.scp", "speech", "kaldi_ark"] in config["train_data_path_and_name_and_type"]
+    assert f"{LATENTS}/tr_no_dev/speech_shape" in config["train_shape_file"]
+    assert json.loads((recipe / "exp/tts_glow_wavegan_tiny/wavegan_latents.json").read_text())["model_sha256"] == \
+        manifest["model_sha256"]
+
+
+def test_ljspeech_rerun_keeps_results_and_missing_inputs_are_named(lj_recipe):
+    recipe, _ = lj_recipe
+    watched = [recipe / "data/tr_no_dev/text", recipe / DECODE / "eval1/wav/LJ001-0037.wav",
+               recipe / "exp/tts_glow_wavegan_tiny/train.total_count.ave.pth", recipe / LATENTS / "tr_no_dev/stats.scp"]
+    before = [(p.stat().st_mtime_ns, p.read_bytes()) for p in watched]
+    proc = run(recipe, "--score_opts", "--dnsmos true")  # the fixture's scoring options: stage 9 scores again
+    assert "data/ is complete" in proc.stderr and "delete it to decode again" in proc.stderr
+    assert f"Stage 7b: {LATENTS}/tr_no_dev is complete" in proc.stderr
+    assert [(p.stat().st_mtime_ns, p.read_bytes()) for p in watched] == before
+    bad = run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_model", "missing.pth", check=False)
+    assert bad.returncode != 0
+    assert "missing input exp/tts_glow_wavegan_tiny/missing.pth" in bad.stderr
+
+
+def test_decoding_warns_about_text_the_cleaner_transliterates(lj_recipe, tmp_path):
+    recipe, _ = lj_recipe
+    text = tmp_path / "text"
+    text.write_text("u_odd see \u00a7\u00a7\u00a7 below.\nu_fine see below.\n", encoding="utf-8")
+    exp = recipe / "exp/tts_glow_wavegan_tiny"
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0",
+         "--data_path_and_name_and_type", f"{text},text,text", "--train_config", "exp/tts_glow_wavegan_tiny/config.yaml",
+         "--model_file", "exp/tts_glow_wavegan_tiny/train.total_count.ave.pth", "--output_dir", str(tmp_path / "out")],
+        cwd=recipe, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "utterance u_odd: the text cleaner replaced characters" in proc.stderr and "'\u00a7'" in proc.stderr
+    assert "utterance u_fine" not in proc.stderr
+    assert (exp / "config.yaml").exists() and len(list((tmp_path / "out/wav").glob("*.wav"))) == 2
+
+
+def test_latents_of_another_wavegan_are_refused(lj_recipe):
+    """A WaveGAN model that changed after stage 7b: neither the latents nor the prior trained on them are reused."""
+    recipe, _ = lj_recipe
+    exp = recipe / "exp/tts_wavegan_vae_tiny"
+    averaged = (exp / "train.total_count.ave.pth").resolve()
+    original = averaged.read_bytes()
+    latents = recipe / LATENTS
+    aside = recipe / "latents_aside"
+    try:
+        averaged.write_bytes((exp / "1epoch.pth").read_bytes())  # as if the WaveGAN had been trained further
+        proc = run(recipe, "--stage", "7", "--stop_stage", "7", check=False)
+        assert proc.returncode != 0
+        assert f"{LATENTS}/tr_no_dev holds latents of another WaveGAN" in proc.stderr
+        assert f"delete {LATENTS} to extract them again" in proc.stderr
+        latents.rename(aside)  # the user deletes them: extracted again, then the old prior is refused
+        proc = run(recipe, "--stage", "7", "--stop_stage", "7", check=False)
+        assert proc.returncode != 0 and "Stage 7b: posterior of" in proc.stderr
+        assert "exp/tts_glow_wavegan_tiny was trained on latents of another WaveGAN" in proc.stderr
+    finally:
+        averaged.write_bytes(original)
+        if aside.exists():
+            shutil.rmtree(latents, ignore_errors=True)
+            aside.rename(latents)
+
+
+def test_ljspeech_scores_and_comparison_with_vits(lj_recipe):
+    recipe, _ = lj_recipe
+    import json
+
+    for system in ("glow_wavegan_tiny", "vits_tiny"):
+        out = recipe / "exp" / f"tts_{system}" / "decode_train.total_count.ave" / "eval1" / "scores"
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["num_utts"] == 4
+        for metric in ("mcd", "log_f0_rmse", "vuv_error", "duration_ratio", "rtf"):
+            assert np.isfinite(summary[metric]) and summary[metric] >= 0, (system, metric)
+        for metric in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):  # --score_opts "--dnsmos true"
+            assert 1.0 <= summary[metric] <= 5.0, (system, metric, summary[metric])
+        assert len(table(out / "utt2mcd")) == 4
+        assert "| eval1 |" in (recipe / "exp" / f"tts_{system}" / "RESULTS.md").read_text()
+    rows = json.loads((recipe / "RESULTS_compare.json").read_text())
+    assert [r["system"] for r in rows] == ["glow_wavegan", "vits"]
+    assert all(r["params_synthesis"] > 0 and np.isfinite(r["mcd"]) and np.isfinite(r["rtf"]) for r in rows)
+    table_md = (recipe / "RESULTS_compare.md").read_text()
+    assert "| glow_wavegan | tts_glow_wavegan_tiny | eval1 |" in table_md and "| vits | tts_vits_tiny | eval1 |" in table_md
+    assert "DNSMOS ovrl / P.808" in table_md
+
+
+def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_path):
+    recipe, _ = lj_recipe
+    packed = recipe / "exp/tts_glow_wavegan_tiny/tts_glow_wavegan_tiny_train.total_count.ave.zip"
+    assert packed.exists()
+    moved = tmp_path / "model.zip"  # away from the experiment: only the zip counts
+    shutil.copy(packed, moved)
+    script = textwrap.dedent(
+        f"""
+        import json
+        from espnet2.bin.tts_inference import Text2Speech
+        from espnet2.main_funcs.pack_funcs import unpack
+        files = unpack("{moved}", "{tmp_path / 'unpacked'}")
+        t2s = Text2Speech.from_pretrained(**files)
+        out = t2s("Hello from a packed model.")
+        print(json.dumps({{"keys": sorted(files), "n": out["wav"].numel(), "fs": t2s.fs,
+                          "type": type(t2s.tts).__name__, "speech_input": t2s.tts.speech_input}}))
+        """
+    )
+    import json
+
+    out = json.loads(python_run(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
+    assert out["type"] == "GlowWaveGAN" and out["fs"] == 22050 and out["n"] > 0
+    assert {"train_config", "model_file"} <= set(out["keys"])
+    # A prior trained on stored latents synthesises from the zip alone.
+    assert out["speech_input"] == "posterior_stats"
+
+
+def test_hugging_face_dry_run_folder(lj_recipe):
+    recipe, proc = lj_recipe
+    folder = recipe / "exp/tts_glow_wavegan_tiny" / ("hf_" + HF_REPO.replace("/", "_"))
+    assert "dry run" in proc.stdout + proc.stderr
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "text-to-speech" in card and "- espnet" in card
+    assert "not on PyPI" in card and "pip install ." in card and "python -m build" in card and "Text2Speech(" in card
+    assert "| glow_wavegan |" in card and "tts: glow_wavegan" in card
+    import yaml
+
+    meta = yaml.safe_load((folder / "meta.yaml").read_text())
+    assert (folder / meta["files"]["model_file"]).exists()  # the averaged model the symlink named
+    assert (folder / meta["yaml_files"]["train_config"]).exists()
+
+
+def test_truncated_checkpoint_is_set_aside_with_a_message(lj_recipe):
+    recipe, _ = lj_recipe
+    exp = recipe / "exp/tts_broken"
+    exp.mkdir()
+    (exp / "checkpoint.pth").write_bytes(b"PK\x03\x04 truncated")
+    proc = run(recipe, "--stage", "7", "--stop_stage", "7", "--train_vae", "false", "--tag", "broken",
+               "--train_config", "conf/tuning/train_glow_wavegan_tiny.yaml", check=False)
+    assert proc.returncode != 0 and "checkpoint.pth was truncated" in proc.stderr
+    assert not (exp / "checkpoint.pth").exists() and list(exp.glob("checkpoint.pth.truncated.*"))
+
+
+def test_reruns_with_new_arguments_get_new_dirs(lj_recipe):
+    """As in ESPnet, --train_args / --inference_args are part of the experiment and decode tags."""
+    recipe, _ = lj_recipe
+    old_decode = recipe / DECODE / "dev/wav/wav.scp"
+    before = old_decode.read_bytes()
+    run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_args", "--noise_scale 0.0")
+    new_decode = recipe / "exp/tts_glow_wavegan_tiny/decode_noise_scale0.0_train.total_count.ave"
+    assert (new_decode / "dev/.done").exists() and len(table(new_decode / "eval1/wav/wav.scp")) == 4
+    assert old_decode.read_bytes() == before
+    proc = run(recipe, "--stage", "7", "--stop_stage", "7", "--train_vae", "false", "--train_args", "--max_epoch 1")
+    assert (recipe / "exp/tts_glow_wavegan_tiny_max_epoch1/.done").exists()
+    assert "exp/tts_glow_wavegan_tiny has finished training" not in proc.stderr
+
+
+def test_teacher_forced_decoding_from_the_recipe(lj_recipe):
+    """--inference_args "--use_teacher_forcing true": stage 8 passes the reference speech (MAS durations)."""
+    recipe, _ = lj_recipe
+    run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_args", "--use_teacher_forcing true")
+    out = recipe / "exp/tts_glow_wavegan_tiny/decode_use_teacher_forcingtrue_train.total_count.ave/eval1"
+    lengths = dict(table(recipe / "dump/raw/eval1/utt2num_samples"))
+    durations = dict(table(out / "durations"))
+    for utt, path in table(out / "wav/wav.scp"):
+        frames = sum(int(d) for d in durations[utt].split())
+        assert sf.info(path).frames == frames * 256
+        assert abs(frames - (int(lengths[utt]) // 256 + 1)) <= 1  # the reference's frames (even for the flow)
+
+
+def test_ljspeech_paper_ablation_writes_both_tables(lj_recipe):
+    check_paper_ablation(lj_recipe[0], "eval1", "tr_no_dev")
