@@ -32,6 +32,37 @@ fi
 key=$({ cat "${lock}"; "${python}" -c 'import platform, sys; print(sys.version, platform.machine())'; } \
     | sha256sum | cut -c1-16)
 
+# The newest finished environment of another lock for the same Python, if any (shared cache only).
+newest_complete_env() {
+    [ "${GLOW_WAVEGAN_SHARED_ENV:-1}" != 0 ] || return 0
+    local version candidate
+    version=$("${python}" -c 'import platform; print(platform.python_version())')
+    for candidate in $(ls -1dt "${cache}"/env-* 2>/dev/null); do
+        [ "${candidate}" != "${env_dir}" ] && [ -f "${candidate}/.glow_wavegan_key" ] || continue
+        grep -q "^version.* = ${version}\$" "${candidate}/pyvenv.cfg" 2>/dev/null || continue
+        echo "${candidate}"
+        return 0
+    done
+}
+
+# Uninstall what a seeded environment has beyond the lock (pip, setuptools, wheel and this
+# package stay), so that the environment is the lock, not a superset.
+remove_packages_not_in_lock() {
+    local extra
+    extra=$("$1" - "${lock}" <<'PY'
+import re, subprocess, sys
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+locked = {norm(line.split("==")[0]) for line in open(sys.argv[1]) if "==" in line and not line.startswith("#")}
+frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+                        text=True, check=True).stdout.splitlines()
+keep = locked | {"pip", "setuptools", "wheel", "espnet2-glow-wavegan"}
+names = (line.split("==")[0].split(" @ ")[0].strip() for line in frozen if line.strip() and not line.startswith("#"))
+print(" ".join(name for name in names if norm(name) not in keep))
+PY
+)
+    [ -z "${extra}" ] || "$1" -m pip uninstall -y ${extra}
+}
+
 venv_link=${root}/.venv
 if [ "${GLOW_WAVEGAN_SHARED_ENV:-1}" = 0 ]; then
     env_dir=${venv_link}
@@ -63,13 +94,27 @@ if [ ! -f "${env_dir}/.glow_wavegan_key" ]; then
     staging=${env_dir}.partial-$$
     rm -rf "${staging}"
     mkdir -p "$(dirname "${env_dir}")"
-    log "creating ${env_dir} from requirements/lock.txt (first time: ~7 GB, several minutes)"
-    "${python}" -m venv "${staging}"
+    seed=$(newest_complete_env)
+    if [ -n "${seed}" ]; then
+        # Most packages of an earlier lock are the same: start from that environment (hard
+        # links, no copying; new and changed files get new inodes, so it stays as it was)
+        # and let pip bring it to this lock.
+        log "creating ${env_dir} from ${seed} and requirements/lock.txt"
+        cp -al "${seed}" "${staging}"
+        rm -f "${staging}/.glow_wavegan_key" "${staging}/.glow_wavegan_src" "${staging}"/pip-install.log
+        # Its scripts name the prefix it was built at (read from its pip's shebang).
+        built_at=$(head -n 1 "${seed}/bin/pip" | sed -e 's|^#!||' -e 's|/bin/python[0-9.]*$||')
+        { grep -rlI --null "${built_at}" "${staging}/bin" || true; } | xargs -0 -r sed -i "s#${built_at}#${staging}#g"
+    else
+        log "creating ${env_dir} from requirements/lock.txt (first time: ~7 GB, several minutes)"
+        "${python}" -m venv "${staging}"
+    fi
     pip_log=${staging}/pip-install.log
     # pip >= 25 rejects espnet's ci_sdr dependency; setuptools < 74 is espnet's pin
     # and >= 64 gives PEP 660 editable installs.
     if ! { "${staging}/bin/python" -m pip install "pip>=23,<25" "setuptools>=64,<74" wheel \
-            && "${staging}/bin/python" -m pip install -r "${lock}"; } >"${pip_log}" 2>&1; then
+            && "${staging}/bin/python" -m pip install -r "${lock}" \
+            && remove_packages_not_in_lock "${staging}/bin/python"; } >"${pip_log}" 2>&1; then
         grep -v "^WARNING: Location" "${pip_log}" | tail -n 40 >&2
         log "error: pip install failed; full log: ${pip_log}"
         exit 1
@@ -78,7 +123,7 @@ if [ ! -f "${env_dir}/.glow_wavegan_key" ]; then
     if [ "${staging}" != "${env_dir}" ]; then
         rm -rf "${env_dir}"
         mv "${staging}" "${env_dir}"
-        grep -rlI --null "${staging}" "${env_dir}/bin" | xargs -0 -r sed -i "s#${staging}#${env_dir}#g"
+        { grep -rlI --null "${staging}" "${env_dir}/bin" || true; } | xargs -0 -r sed -i "s#${staging}#${env_dir}#g"
     fi
     echo "${key}" > "${env_dir}/.glow_wavegan_key"
 fi
