@@ -102,6 +102,8 @@ class FlowPrior(torch.nn.Module):
         spks: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         global_channels: int = -1,
+        synthesis_window_tokens: int = 512,
+        synthesis_window_context: int = 64,
     ):
         """Initialize FlowPrior.
 
@@ -118,12 +120,18 @@ class FlowPrior(torch.nn.Module):
             spks: Speaker id table size (``sids``), or None.
             spk_embed_dim: External speaker embedding size (``spembs``), or None.
             global_channels: Speaker condition channels (> 0 when a speaker input is set).
+            synthesis_window_tokens: At synthesis (eval mode, one utterance), a text longer
+                than this plus twice the context is encoded in windows of this many tokens,
+                so that the self-attention stays linear in a paragraph's length.
+            synthesis_window_context: Tokens of context each window sees on each side.
         """
         super().__init__()
         self.latent_dim = latent_dim
         self.mean_only = mean_only
         self.squeeze_factor = flow_squeeze_factor
         self.speaker = SpeakerCondition(spks, spk_embed_dim, global_channels)
+        self.synthesis_window_tokens = synthesis_window_tokens
+        self.synthesis_window_context = synthesis_window_context
         self.spks = self.speaker.spks
         self.spk_embed_dim = self.speaker.spk_embed_dim
         self.text_encoder = TextEncoder(
@@ -184,13 +192,37 @@ class FlowPrior(torch.nn.Module):
             Tensor: Predicted log(duration + 1) (B, T_text), 0 on padding.
             Tensor: Text mask (B, 1, T_text).
         """
-        h, _, _, text_mask = self.text_encoder(text, text_lengths)
+        h, text_mask = self.text_states(text, text_lengths)
         stats = self.stats_proj(h) * text_mask
         if self.mean_only:
             mean, log_std = stats, torch.zeros_like(stats)
         else:
             mean, log_std = stats.chunk(2, dim=1)
         return mean, log_std, self.log_durations(h, text_mask, g), text_mask
+
+    def text_states(self, text: torch.Tensor, text_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Text encoder states (B, hidden, T_text) and mask (B, 1, T_text).
+
+        The encoder's self-attention is quadratic in the text length. Training texts are
+        sentences; a paragraph at synthesis is encoded in windows of
+        ``synthesis_window_tokens``, each with ``synthesis_window_context`` tokens of
+        context on both sides (the attention is relative, so a window is encoded as if it
+        began the text). Texts up to the window plus both contexts are encoded whole,
+        exactly as in training.
+        """
+        width, context = self.synthesis_window_tokens, self.synthesis_window_context
+        tokens = text.size(1)
+        if self.training or text.size(0) != 1 or tokens <= width + 2 * context:
+            h, _, _, text_mask = self.text_encoder(text, text_lengths)
+            return h, text_mask
+        pieces = []
+        for start in range(0, tokens, width):
+            end = min(start + width, tokens)
+            lo, hi = max(0, start - context), min(tokens, end + context)
+            h, _, _, _ = self.text_encoder(text[:, lo:hi], text_lengths.new_tensor([hi - lo]))
+            pieces.append(h[:, :, start - lo:end - lo])
+        h = torch.cat(pieces, dim=2)
+        return h, h.new_ones(1, 1, tokens)
 
     def log_durations(self, h: torch.Tensor, text_mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
         """log(duration + 1) per token (B, T_text), 0 on padding, as Glow-TTS predicts it.
