@@ -116,6 +116,21 @@ def tiny_glow_wavegan(recipe: str = "ljspeech", prior_params=None, decoder: str 
     return model
 
 
+def mel_losses_overfitting(model, data, steps: int = 150):
+    """Train both GAN turns of ``model`` on one batch (HiFi-GAN's AdamW settings); the mel loss per step."""
+    optim_g = torch.optim.AdamW(model.generator.parameters(), lr=2e-3, betas=(0.8, 0.99))
+    optim_d = torch.optim.AdamW(model.discriminator.parameters(), lr=2e-3, betas=(0.8, 0.99))
+    mel_losses = []
+    for _ in range(steps):
+        for forward_generator, optim in [(False, optim_d), (True, optim_g)]:
+            out = model(**data, forward_generator=forward_generator)
+            optim.zero_grad()
+            out["loss"].backward()
+            optim.step()
+        mel_losses.append(float(out["stats"]["generator_mel_loss"]))
+    return mel_losses
+
+
 def collect_stats(root: Path, common_args):
     """Stock ``gan_tts_train --collect_stats``; returns the shape-file arguments for training."""
     keys = root / "keys"
