@@ -2,8 +2,9 @@
 
 ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
 only to the model classes it knows (VITS). This wrapper runs ESPnet's own
-``main`` unchanged, except that for a ``glow_wavegan`` model those two options
-set its ``noise_scale`` and ``length_scale``, the model file is read with
+``main`` unchanged, except that for a ``glow_wavegan`` model those two options, when
+given (on the command line or in ``--config``), set its ``noise_scale`` and
+``length_scale`` (left out, the model's own ``tts_conf`` defaults apply), the model file is read with
 weights-only unpickling before ESPnet loads it (see espnet2_glow_wavegan.safe_load),
 and every utterance logs its real-time factor (``RTF x (n samples at fs Hz in t s)``). Everything else,
 options and outputs, is ESPnet's. (The stock ``python -m espnet2.bin.tts_inference`` also
@@ -57,6 +58,35 @@ def optimize_for_synthesis(tts, mode: str):
     else:
         raise SystemExit(f"--optimize_for_inference {mode}: supported for glow_wavegan and vits, not {type(tts).__name__}")
     logging.info(f"optimized {type(tts).__name__} for synthesis ({mode} decoder)")
+
+
+def explicit_synthesis_knobs(cmd):
+    """The glow_wavegan knobs that ``cmd`` sets, as ``decode_conf`` keys.
+
+    ESPnet's parser gives ``--noise_scale`` and ``--speed_control_alpha`` VITS' defaults when
+    they are not given; forwarding those would override the model's configured defaults
+    (``tts_conf.noise_scale``, ``length_scale``), so only options given on the command line
+    or in the ``--config`` file are forwarded.
+    """
+    import yaml
+
+    names = {"noise_scale": "noise_scale", "speed_control_alpha": "length_scale"}
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config")
+    for name in names:
+        parser.add_argument(f"--{name}", type=float)
+    given = parser.parse_known_args(cmd)[0]
+    from_config = {}
+    if given.config:
+        from_config = yaml.safe_load(Path(given.config).read_text()) or {}
+    knobs = {}
+    for name, key in names.items():
+        value = getattr(given, name)
+        if value is None and name in from_config:
+            value = float(from_config[name])
+        if value is not None:
+            knobs[key] = value
+    return knobs
 
 
 def _set_aside_empty_texts(cmd, output_dir, on_error, failed):
@@ -128,16 +158,17 @@ def main(cmd=None):
 
     failed = {}
     cmd = _set_aside_empty_texts(cmd, output_dir or ".", own_args.on_error, failed)
+    knobs = explicit_synthesis_knobs(cmd)
 
     class Text2Speech(tts_inference.Text2Speech):
         latest = None  # the instance ESPnet's inference() made (it makes one)
 
-        def __init__(self, *args, noise_scale: float = 0.667, speed_control_alpha: float = 1.0, **kwargs):
+        def __init__(self, *args, **kwargs):
             if kwargs.get("model_file") is not None:
                 check_model_file(kwargs["model_file"])  # weights-only read before ESPnet unpickles it
-            super().__init__(*args, noise_scale=noise_scale, speed_control_alpha=speed_control_alpha, **kwargs)
+            super().__init__(*args, **kwargs)
             if isinstance(self.tts, GlowWaveGAN):
-                self.decode_conf.update(noise_scale=noise_scale, length_scale=speed_control_alpha)
+                self.decode_conf.update(knobs)
             optimize_for_synthesis(self.tts, own_args.optimize_for_inference)
             self.ready = None
             Text2Speech.latest = self

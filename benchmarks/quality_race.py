@@ -1,0 +1,515 @@
+"""Quality per unit of training: glow_wavegan, ESPnet's VITS and Glow-TTS + inner-GAN, trained for the same time.
+
+    .venv/bin/python benchmarks/quality_race.py                      # 50 min per system: about 2 h 10 min
+    .venv/bin/python benchmarks/quality_race.py --budget_minutes 10  # quick iteration: about 30 min
+
+1. Builds its own corpus (benchmarks/race_corpus.py: 260 generated sentences spoken by
+   espeak-ng, LJSpeech layout; the recipe holds the last 20 out as dev and 20 as eval1).
+2. Lays out a recipe dir in the work folder that runs the LJSpeech recipe itself
+   (egs2/ljspeech/tts1/run.sh, local/, the shared tts.sh) on that corpus, and runs
+   stages 1-6 there once for every system.
+3. Trains each system through the recipe's stage 7 and ESPnet's stock ``gan_tts_train``,
+   for the same wall-clock budget, each pinned to its own core (``taskset``, one math
+   thread, ``NUMBA_NUM_THREADS=1``), two systems at a time (a round). A two-stage system
+   spends ``--wavegan_share`` of its budget on the WaveGAN (7a), then extracts its latents
+   (7b) and trains the prior (7c) for what is left. The budget stops training through
+   ``timeout`` on the whole job; epochs are about a minute long and ESPnet points
+   ``latest.pth`` at an epoch's weights only once they are written, so at most the last
+   minute of training is lost, and ``latest.pth`` is what gets decoded.
+4. Decodes eval1 (stage 8) and scores it (stage 9: MCD, log-F0 RMSE, V/UV error, duration
+   ratio, plus DNSMOS), and copy-synthesises eval1 with each trained WaveGAN (the paper's
+   reconstruction table).
+5. Writes benchmarks/results/quality_race.{md,json} and quality_race.png (log-mel
+   spectrograms of one held-out sentence, recording and every system).
+
+Configs are the recipe's paper-size LJSpeech configs with the sizes cut for one CPU core
+(``RACE_SIZE`` below, the same cuts for every system where they share a part) and the
+race's own epoch length; nothing else is changed, so what the race shows about a setting
+is what the recipe's config would do. ``--set SYSTEM.ROLE:KEY.PATH=VALUE`` changes a
+derived config for an experiment (e.g. ``--set glow_wavegan.tts:tts_conf.noise_scale=0.5``);
+``--variant NAME`` keeps such a run's experiments apart. A rerun with the same work folder
+reuses what is finished: the corpus, stages 1-6, and every WaveGAN whose config and budget
+are unchanged (its recorded training time still counts against its system's budget), so
+prior experiments cost only the prior's time.
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs2/ljspeech/tts1"
+TEMPLATE = ROOT / "egs2/TEMPLATE/tts1"
+CONF = RECIPE / "conf/tuning"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import race_corpus  # noqa: E402
+
+# Each system: the recipe config of each training ("wavegan": stage 7a, "tts": the TTS model),
+# and the share of the race budget it gets (1 = the full budget).
+SYSTEMS = {
+    "glow_wavegan": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan_istft.yaml", budget=1.0,
+                         label="Glow-WaveGAN (z), iSTFT decoder"),
+    "vits": dict(tts="train_vits.yaml", budget=1.0, label="ESPnet VITS"),
+    "glow_mel": dict(wavegan="train_inner_gan.yaml", tts="train_glow_mel.yaml", budget=1.0,
+                     label="Glow-TTS + inner-GAN (mel), iSTFT decoder"),
+    "glow_wavegan_half": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan_istft.yaml", budget=0.5,
+                              label="Glow-WaveGAN (z), iSTFT decoder, half the budget"),
+}
+ROUNDS = [["glow_wavegan", "vits"], ["glow_mel", "glow_wavegan_half"]]
+
+# One CPU core instead of GPUs: every width and depth cut to about a quarter, the same cut
+# for the parts the systems share (decoder width, discriminator, text encoder), so VITS and
+# glow_wavegan stay comparable in size (see the parameter counts in the report).
+_DISCRIMINATOR = {
+    "scale_discriminator_params.channels": 32, "scale_discriminator_params.max_downsample_channels": 256,
+    "scale_discriminator_params.max_groups": 8,
+    "period_discriminator_params.channels": 8, "period_discriminator_params.max_downsample_channels": 256,
+}
+_TEXT_ENCODER = {"text_encoder_blocks": 4, "text_encoder_attention_heads": 2}
+_WAVEGAN = {
+    "latent_dim": 64, "encoder_channels": 16, "encoder_max_channels": 128,
+    "decoder_type": "istft", "decoder_channels": 256, "istft_intermediate_channels": 768, "istft_layers": 4,
+    "istft_n_fft": 1024,
+}
+_MEL_WAVEGAN = {k: v for k, v in _WAVEGAN.items() if not k.startswith("encoder_") and k != "latent_dim"}
+_PRIOR = {"hidden_channels": 128, **_TEXT_ENCODER, "duration_predictor_channels": 128, "flow_blocks": 8,
+          "flow_hidden_channels": 128}
+# Training: small batches (one core), epochs of about a minute (what a budget stop can lose),
+# no data-loader workers and no attention plots (they would run on the same core).
+_TRAINING = {"batch_bins": 400000, "num_workers": 0, "num_att_plot": 0, "log_interval": 20, "max_epoch": 100000,
+             "keep_nbest_models": 1}
+RACE_SIZE = {
+    "wavegan": {
+        **_TRAINING, "num_iters_per_epoch": 40,
+        **{f"tts_conf.generator_params.{k}": v for k, v in _WAVEGAN.items()},
+        **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
+    },
+    "inner_gan": {
+        **_TRAINING, "num_iters_per_epoch": 40,
+        **{f"tts_conf.generator_params.{k}": v for k, v in _MEL_WAVEGAN.items()},
+        **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
+    },
+    "prior": {
+        **_TRAINING, "num_iters_per_epoch": 100,
+        # The stored posterior has 2 x latent_dim numbers per frame of 256 samples.
+        "batch_bins": 400000 * 2 * 64 // 256,
+        **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
+    },
+    "mel_prior": {
+        **_TRAINING, "num_iters_per_epoch": 100,
+        "batch_bins": 400000 * 2 * 80 // 256,
+        **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
+    },
+    "vits": {
+        **_TRAINING, "num_iters_per_epoch": 25,
+        "tts_conf.generator_params.hidden_channels": 128,
+        **{f"tts_conf.generator_params.{k}": v for k, v in _TEXT_ENCODER.items()},
+        "tts_conf.generator_params.decoder_channels": 256,
+        "tts_conf.generator_params.posterior_encoder_layers": 8,
+        **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
+    },
+}
+# The recipe's LJSpeech options; the race's corpus is read with characters (g2p_en needs NLTK
+# data from the internet) and holds out 20 + 20 sentences.
+RECIPE_OPTIONS = ["--mini", "false", "--token_type", "char", "--g2p", "none", "--ngpu", "0", "--nj", "1",
+                  "--inference_nj", "1", "--test_sets", "eval1", "--local_data_opts", "--num_heldout 20"]
+TEST_SET = "eval1"
+
+
+def set_key(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+def size_of(system, role):
+    if role == "wavegan":
+        return "inner_gan" if system == "glow_mel" else "wavegan"
+    if system == "vits":
+        return "vits"
+    return "mel_prior" if system == "glow_mel" else "prior"
+
+
+def derive(system, role, overrides):
+    """A race config: the recipe's, with RACE_SIZE's cuts and the user's ``--set`` overrides."""
+    config = yaml.safe_load((CONF / SYSTEMS[system][role]).read_text())
+    for key, value in RACE_SIZE[size_of(system, role)].items():
+        set_key(config, key, value)
+    for key, value in overrides.get((system, role), []):
+        set_key(config, key, value)
+    return config
+
+
+def write_configs(recipe_dir, system, overrides, variant):
+    """conf/race/train_<system>[_<variant>]{_wavegan,}.yaml; the prior's WaveGAN settings are its WaveGAN's."""
+    paths = {}
+    out = recipe_dir / "conf/race"
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{system}_{variant}" if variant else system
+    configs = {role: derive(system, role, overrides) for role in ("wavegan", "tts") if role in SYSTEMS[system]}
+    if "wavegan" in configs:
+        configs["tts"]["tts_conf"]["wavegan_params"] = copy.deepcopy(configs["wavegan"]["tts_conf"]["generator_params"])
+    for role, config in configs.items():
+        tag = f"{system}_wavegan" if role == "wavegan" else name
+        path = out / f"train_{tag}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        paths[role] = path
+    return paths
+
+
+class Recipe:
+    """A recipe dir in the work folder that runs the LJSpeech recipe on the race corpus."""
+
+    def __init__(self, work_dir: Path, corpus_root: Path):
+        self.dir = work_dir / "tts1"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name in ("run.sh", "local", "cmd.sh"):
+            _link(RECIPE / name, self.dir / name)
+        for name in ("tts.sh", "utils"):
+            _link(TEMPLATE / name, self.dir / name)
+        (self.dir / "conf").mkdir(exist_ok=True)
+        _link(RECIPE / "conf/decode.yaml", self.dir / "conf/decode.yaml")
+        (self.dir / "path.sh").write_text(f". {TEMPLATE / 'path.sh'}\n")
+        (self.dir / "db.sh").write_text(f"LJSPEECH={corpus_root}\n")
+
+    def run(self, args, core=None, timeout=None, log=None):
+        """``./run.sh ARGS`` on one core with one math thread; returns (exit status, seconds)."""
+        env = race_env()
+        command = ["./run.sh", *RECIPE_OPTIONS, *args]
+        if timeout is not None:  # on the whole process group: the trainer too
+            command = ["timeout", "--signal=TERM", f"{max(1, int(timeout))}s", *command]
+        if core is not None:
+            command = ["taskset", "-c", str(core), *command]
+        start = time.perf_counter()
+        with open(log or os.devnull, "a") as out:
+            out.write(f"# {' '.join(command)}\n")
+            out.flush()
+            status = subprocess.run(command, cwd=self.dir, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        return status, time.perf_counter() - start
+
+
+def race_env():
+    """One math thread, offline, and this tree's package first (a race can run from a worktree)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+                PYTHONPATH=path)
+
+
+def _link(target, link):
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target)
+
+
+def stopped_by_budget(status):
+    return status == 124
+
+
+def train_to_budget(recipe, system, args, seconds, core, log):
+    """One training through stage 7 until done or ``seconds``; returns its record."""
+    status, elapsed = recipe.run(["--stage", "7", "--stop_stage", "7", *args], core=core, timeout=seconds, log=log)
+    if status not in (0, 124):
+        raise RuntimeError(f"{system}: stage 7 failed ({status}); see {log}")
+    return dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status))
+
+
+def checkpoint_age(exp_dir, started):
+    """Seconds of training in the checkpoint that will be used (``latest.pth``)."""
+    latest = exp_dir / "latest.pth"
+    if not latest.exists():
+        raise RuntimeError(f"{exp_dir}: no epoch finished within the budget (no latest.pth); raise the budget")
+    return latest.resolve().stat().st_mtime - started
+
+
+def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
+    """Train, decode and score one system on one core; returns its record."""
+    spec = SYSTEMS[system]
+    budget = budget_seconds * spec["budget"]
+    configs = write_configs(recipe.dir, system, opts.overrides, variant)
+    name = f"{system}_{variant}" if variant else system
+    log = log_dir / f"{name}.log"
+    exp = recipe.dir / "exp"
+    record = dict(system=system, label=spec["label"], budget_seconds=budget, core=core)
+    common = ["--train_config", str(configs["tts"]), "--tag", name]
+    if "wavegan" in spec:
+        vae_tag = f"{system}_wavegan"
+        common += ["--vae_config", str(configs["wavegan"]), "--vae_tag", vae_tag, "--vae_init_model", "latest.pth"]
+        vae_exp = exp / f"tts_{vae_tag}"
+        vae_record_file = vae_exp / "race_training.json"
+        vae_config = yaml.safe_load(configs["wavegan"].read_text())
+        wavegan_budget = budget * opts.wavegan_share
+        previous = json.loads(vae_record_file.read_text()) if vae_record_file.is_file() else None
+        if previous and previous["config"] == vae_config and previous["budget_seconds"] == wavegan_budget:
+            record["wavegan"] = previous  # a finished WaveGAN of the same config and budget
+        else:
+            if vae_exp.exists():
+                shutil.rmtree(vae_exp)
+            shutil.rmtree(recipe.dir / "dump/latents" / vae_tag, ignore_errors=True)
+            started = time.time()
+            wavegan = train_to_budget(recipe, system, [*common, "--train_tts", "false"], wavegan_budget, core, log)
+            wavegan.update(config=vae_config, budget_seconds=wavegan_budget, trained_seconds=checkpoint_age(vae_exp, started))
+            vae_record_file.write_text(json.dumps(wavegan, indent=2) + "\n")
+            record["wavegan"] = wavegan
+        remaining = budget - record["wavegan"]["seconds"]
+        started = time.time()
+        prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log)
+        prior["trained_seconds"] = checkpoint_age(exp / f"tts_{name}", started)
+        record["tts"] = prior
+    else:
+        common += ["--vae_config", ""]
+        started = time.time()
+        record["tts"] = train_to_budget(recipe, system, common, budget, core, log)
+        record["tts"]["trained_seconds"] = checkpoint_age(exp / f"tts_{name}", started)
+    record["train_seconds"] = record.get("wavegan", {}).get("seconds", 0) + record["tts"]["seconds"]
+    # Stages 8-9: decode and score the held-out sentences with the last checkpoint.
+    decode = ["--stage", "8", "--stop_stage", "9", "--inference_model", "latest.pth", "--score_opts", "--dnsmos true",
+              *(["--inference_args", opts.inference_args] if opts.inference_args else [])]
+    decode_dir = exp / f"tts_{name}"
+    shutil.rmtree(decode_dir / f"decode{_args_tag(opts.inference_args)}_latest", ignore_errors=True)
+    status, record["decode_seconds"] = recipe.run([*decode, *common], core=core, log=log)
+    if status:
+        raise RuntimeError(f"{system}: decoding or scoring failed; see {log}")
+    scores = decode_dir / f"decode{_args_tag(opts.inference_args)}_latest" / TEST_SET / "scores"
+    record["scores"] = json.loads((scores / "summary.json").read_text())
+    record["wav_scp"] = str(scores.parent / "wav/wav.scp")
+    record["params"] = parameter_counts(decode_dir / "latest.pth")
+    if "wavegan" in spec:
+        record["copy_synthesis"] = copy_synthesis(recipe, exp / f"tts_{system}_wavegan", core, log)
+    return record
+
+
+def _args_tag(inference_args):
+    # As tts.sh's args_tag: extra decoding arguments are part of the decode dir's name.
+    return inference_args.replace("--", "_").replace(" ", "").replace("=", "").replace("/", "").replace("|", "")
+
+
+def copy_synthesis(recipe, vae_exp, core, log):
+    """The WaveGAN's reconstruction of the held-out recordings (posterior mean), scored as stage 9 does."""
+    out = vae_exp / "copy_synthesis" / TEST_SET
+    ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
+    env = race_env()
+    python = [sys.executable, "-m"]
+    pin = ["taskset", "-c", str(core)]
+    with open(log, "a") as f:
+        for args in (["espnet2_glow_wavegan.recipe.copy_synthesis", "--train_config", str(vae_exp / "config.yaml"),
+                      "--model_file", str(vae_exp / "latest.pth"), "--wav_scp", str(ref), "--out_dir", str(out)],
+                     ["espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref), "--gen_scp", str(out / "wav/wav.scp"),
+                      "--out_dir", str(out / "scores"), "--dnsmos", "true"]):
+            subprocess.run([*pin, *python, *args], env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
+    return dict(scores=json.loads((out / "scores/summary.json").read_text()), wav_scp=str(out / "wav/wav.scp"))
+
+
+def parameter_counts(model_file):
+    from espnet2_glow_wavegan.recipe.compare import parameter_counts as count
+
+    total, synthesis = count(model_file)
+    return dict(total=total, synthesis=synthesis)
+
+
+def score_recordings(recipe, log):
+    """The recordings scored against themselves: MCD 0 and the DNSMOS of the real audio."""
+    ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
+    out = recipe.dir / "exp/recordings" / TEST_SET / "scores"
+    if not (out / "summary.json").is_file():
+        with open(log, "a") as f:
+            subprocess.run([sys.executable, "-m", "espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref),
+                            "--gen_scp", str(ref), "--out_dir", str(out), "--dnsmos", "true"],
+                           stdout=f, stderr=subprocess.STDOUT, check=True, env=race_env())
+    return dict(scores=json.loads((out / "summary.json").read_text()), wav_scp=str(ref))
+
+
+METRICS = [("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
+           ("duration_ratio", "dur. ratio", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"),
+           ("dnsmos_sig", "SIG", "{:.2f}"), ("dnsmos_bak", "BAK", "{:.2f}"), ("dnsmos_p808", "P.808", "{:.2f}")]
+
+
+def _cells(scores):
+    return " | ".join(fmt.format(scores[key]) if scores.get(key) == scores.get(key) and key in scores else "-"
+                      for key, _, fmt in METRICS)
+
+
+def report(results, setup, out_dir):
+    header = "| system | " + " | ".join(label for _, label, _ in METRICS) + " |"
+    rule = "|---|" + "---|" * len(METRICS)
+    tts = [header.replace("| system |", "| system | train time [s] (WaveGAN + prior) | params synth. / total [M] |"),
+           rule + "---|---|",
+           f"| recordings | - | - | {_cells(results['recordings']['scores'])} |"]
+    for r in results["systems"].values():
+        split = (f"{r['train_seconds']:.0f} ({r['wavegan']['seconds']:.0f} + {r['tts']['seconds']:.0f})"
+                 if "wavegan" in r else f"{r['train_seconds']:.0f}")
+        p = r["params"]
+        tts.append(f"| {r['label']} | {split} | {p['synthesis'] / 1e6:.2f} / {p['total'] / 1e6:.2f} "
+                   f"| {_cells(r['scores'])} |")
+    reconstruction = [header, rule, f"| recordings | {_cells(results['recordings']['scores'])} |"]
+    for r in results["systems"].values():
+        if "copy_synthesis" in r and not r["system"].endswith("_half"):
+            kind = "inner-GAN (mel)" if r["system"] == "glow_mel" else "WaveGAN (z)"
+            reconstruction.append(f"| {kind}, copy synthesis after {r['wavegan']['seconds']:.0f} s "
+                                  f"| {_cells(r['copy_synthesis']['scores'])} |")
+    text = "\n".join([
+        f"# Quality race: {setup['budget_minutes']:g} minutes of one CPU core per system",
+        "",
+        f"Corpus: {setup['corpus']}. Held out: {setup['held_out']} sentences ({TEST_SET}), scored against the "
+        "recordings (MCD with DTW on WORLD mel-cepstra, log-F0 RMSE on frames voiced in both, V/UV error, "
+        "duration ratio; lower is better, ratio near 1) and by DNSMOS (higher is better; a naturalness proxy "
+        "trained on noisy and enhanced speech, not a MOS test of TTS).",
+        f"Machine: {setup['machine']}; rounds: {setup['rounds']}; WaveGAN share of a two-stage budget: "
+        f"{setup['wavegan_share']:g}; decoding: {setup['inference_args'] or 'the configs defaults'}.",
+        "",
+        "## Text to speech",
+        "",
+        *tts,
+        "",
+        "## Reconstruction (copy synthesis of the held-out recordings)",
+        "",
+        *reconstruction,
+        "",
+    ])
+    (out_dir / "quality_race.md").write_text(text)
+    (out_dir / "quality_race.json").write_text(json.dumps(dict(setup=setup, **results), indent=2) + "\n")
+    return text
+
+
+def picture(results, path, utt=None):
+    import librosa
+    import matplotlib
+    import numpy as np
+    import soundfile as sf
+
+    from espnet2_glow_wavegan.recipe.kaldi_dir import read_table
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("recording", results["recordings"]["wav_scp"])]
+    for r in results["systems"].values():
+        rows.append((r["label"], r["wav_scp"]))
+        if "copy_synthesis" in r and not r["system"].endswith("_half"):
+            kind = "inner-GAN (mel)" if r["system"] == "glow_mel" else "WaveGAN (z)"
+            rows.append((f"{kind} copy synthesis", r["copy_synthesis"]["wav_scp"]))
+    tables = [(title, read_table(Path(scp))) for title, scp in rows]
+    utt = utt or sorted(tables[0][1])[0]
+    fig, axes = plt.subplots(len(tables), 1, figsize=(10, 2.2 * len(tables)), sharex=True)
+    for ax, (title, table) in zip(axes, tables):
+        wav, fs = sf.read(table[utt], dtype="float32")
+        mel = librosa.feature.melspectrogram(y=wav, sr=fs, n_fft=1024, hop_length=256, n_mels=80)
+        ax.imshow(np.log(np.maximum(mel, 1e-5)), origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(f"{utt}: {title}", fontsize=9)
+        ax.set_ylabel("mel band")
+    axes[-1].set_xlabel("frame (256 samples)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def parse_overrides(items):
+    overrides = {}
+    for item in items:
+        target, _, assignment = item.partition(":")
+        key, _, value = assignment.partition("=")
+        system, _, role = target.partition(".")
+        if system not in SYSTEMS or role not in ("wavegan", "tts") or not key or not _:
+            raise SystemExit(f"--set {item}: expected SYSTEM.ROLE:KEY.PATH=VALUE (SYSTEM in {list(SYSTEMS)}, "
+                             "ROLE wavegan or tts)")
+        overrides.setdefault((system, role), []).append((key, yaml.safe_load(value)))
+        if system == "glow_wavegan" and role == "tts" or system == "glow_wavegan" and role == "wavegan":
+            # The half-budget run is the same system: the same settings.
+            overrides.setdefault(("glow_wavegan_half", role), []).append((key, yaml.safe_load(value)))
+    return overrides
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--budget_minutes", type=float, default=50.0, help="training time per system")
+    parser.add_argument("--wavegan_share", type=float, default=0.6,
+                        help="share of a two-stage system's budget spent on its WaveGAN (the rest: latents + prior)")
+    parser.add_argument("--rounds", default=";".join(",".join(r) for r in ROUNDS),
+                        help="systems per round, two per round (one per core), rounds separated by ';'")
+    parser.add_argument("--inference_args", default="", help="decoding options for stage 8 (e.g. '--noise_scale 0.5')")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SYSTEM.ROLE:KEY=VALUE")
+    parser.add_argument("--variant", default="", help="suffix of this run's experiment names (with --set)")
+    parser.add_argument("--sentences", type=int, default=260)
+    parser.add_argument("--corpus", type=Path, help="an LJSpeech-layout corpus to race on instead of the generated one")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks/work/quality_race")
+    parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
+    args = parser.parse_args(argv)
+    args.overrides = parse_overrides(args.overrides)
+    rounds = [[s for s in r.split(",") if s] for r in args.rounds.split(";") if r]
+    unknown = sorted({s for r in rounds for s in r} - set(SYSTEMS))
+    if unknown or any(len(r) > 2 for r in rounds):
+        raise SystemExit(f"--rounds: up to two of {list(SYSTEMS)} per round (unknown: {unknown})")
+    for tool in ("taskset", "timeout"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found (util-linux / coreutils)")
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    corpus_root = args.corpus or args.work_dir / "corpus"
+    if args.corpus is None:
+        race_corpus.build(corpus_root, args.sentences)
+    recipe = Recipe(args.work_dir, corpus_root.resolve())
+    log_dir = args.work_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    first = rounds[0][0]
+    configs = write_configs(recipe.dir, first, args.overrides, args.variant)
+    print(f"stages 1-6 in {recipe.dir} (log: {log_dir}/data.log)", flush=True)
+    status, _ = recipe.run(["--stage", "1", "--stop_stage", "6", "--train_config", str(configs["tts"]),
+                            "--vae_config", str(configs.get("wavegan", ""))], log=log_dir / "data.log")
+    if status:
+        raise SystemExit(f"stages 1-6 failed; see {log_dir}/data.log")
+
+    results = {"recordings": score_recordings(recipe, log_dir / "data.log"), "systems": {}}
+    for number, systems in enumerate(rounds, 1):
+        print(f"round {number}: {', '.join(systems)} ({args.budget_minutes:g} min budget)", flush=True)
+        errors = []
+
+        def one(system, core):
+            try:
+                record = run_system(recipe, system, core, args.budget_minutes * 60, args, args.variant, log_dir)
+                results["systems"][system] = record
+                name = f"{system}_{args.variant}" if args.variant else system
+                (log_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+                print(f"  {system}: {json.dumps(results['systems'][system]['scores'])}", flush=True)
+            except Exception as e:  # reported after the round; the other system goes on
+                errors.append(f"{system}: {e}")
+
+        threads = [threading.Thread(target=one, args=(s, core)) for core, s in enumerate(systems)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise SystemExit("; ".join(errors))
+
+    ordered = {s: results["systems"][s] for r in rounds for s in r}
+    results["systems"] = ordered
+    held_out = len((recipe.dir / "dump/raw" / TEST_SET / "wav.scp").read_text().splitlines())
+    setup = dict(budget_minutes=args.budget_minutes, wavegan_share=args.wavegan_share, rounds=rounds,
+                 inference_args=args.inference_args, variant=args.variant,
+                 overrides={f"{s}.{r}": v for (s, r), v in args.overrides.items()},
+                 corpus=(f"{args.sentences} generated sentences (benchmarks/race_corpus.py), espeak-ng en-us"
+                         if args.corpus is None else str(args.corpus)),
+                 held_out=held_out, machine=f"{platform.platform()}, {os.cpu_count()} cores, one core per system")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    name = "quality_race" if not args.variant else f"quality_race_{args.variant}"
+    text = report(results, setup, args.out_dir)
+    if name != "quality_race":
+        for suffix in (".md", ".json"):
+            (args.out_dir / f"quality_race{suffix}").rename(args.out_dir / f"{name}{suffix}")
+    picture(results, args.out_dir / f"{name}.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
