@@ -35,6 +35,7 @@ prior experiments cost only the prior's time.
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -90,28 +91,28 @@ _TRAINING = {"batch_bins": 400000, "num_workers": 0, "num_att_plot": 0, "log_int
              "keep_nbest_models": 1}
 RACE_SIZE = {
     "wavegan": {
-        **_TRAINING, "num_iters_per_epoch": 40,
+        **_TRAINING, "num_iters_per_epoch": 20,
         **{f"tts_conf.generator_params.{k}": v for k, v in _WAVEGAN.items()},
         **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
     },
     "inner_gan": {
-        **_TRAINING, "num_iters_per_epoch": 40,
+        **_TRAINING, "num_iters_per_epoch": 25,
         **{f"tts_conf.generator_params.{k}": v for k, v in _MEL_WAVEGAN.items()},
         **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
     },
     "prior": {
-        **_TRAINING, "num_iters_per_epoch": 100,
+        **_TRAINING, "num_iters_per_epoch": 60,
         # The stored posterior has 2 x latent_dim numbers per frame of 256 samples.
         "batch_bins": 400000 * 2 * 64 // 256,
         **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
     },
     "mel_prior": {
-        **_TRAINING, "num_iters_per_epoch": 100,
+        **_TRAINING, "num_iters_per_epoch": 60,
         "batch_bins": 400000 * 2 * 80 // 256,
         **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
     },
     "vits": {
-        **_TRAINING, "num_iters_per_epoch": 25,
+        **_TRAINING, "num_iters_per_epoch": 8,
         "tts_conf.generator_params.hidden_channels": 128,
         **{f"tts_conf.generator_params.{k}": v for k, v in _TEXT_ENCODER.items()},
         "tts_conf.generator_params.decoder_channels": 256,
@@ -121,9 +122,13 @@ RACE_SIZE = {
 }
 # The recipe's LJSpeech options; the race's corpus is read with characters (g2p_en needs NLTK
 # data from the internet) and holds out 20 + 20 sentences.
+# Validation runs every epoch on VALID_SET, 4 of the 20 dev sentences: a few seconds, so that
+# epochs can be short without validation eating the budget.
 RECIPE_OPTIONS = ["--mini", "false", "--token_type", "char", "--g2p", "none", "--ngpu", "0", "--nj", "1",
-                  "--inference_nj", "1", "--test_sets", "eval1", "--local_data_opts", "--num_heldout 20"]
+                  "--inference_nj", "1", "--test_sets", "eval1", "--local_data_opts", "--num_heldout 20",
+                  "--valid_set", "dev_small"]
 TEST_SET = "eval1"
+VALID_SET, VALID_UTTERANCES = "dev_small", 4
 
 
 def set_key(config, dotted, value):
@@ -184,6 +189,17 @@ class Recipe:
         (self.dir / "path.sh").write_text(f". {TEMPLATE / 'path.sh'}\n")
         (self.dir / "db.sh").write_text(f"LJSPEECH={corpus_root}\n")
 
+    def make_valid_subset(self):
+        """data/dev_small: the first VALID_UTTERANCES of data/dev (a Kaldi dir, after stage 1)."""
+        from espnet2_glow_wavegan.recipe.kaldi_dir import read_table, write_data_dir
+
+        dev, small = self.dir / "data/dev", self.dir / "data" / VALID_SET
+        if (small / "wav.scp").is_file():
+            return
+        keep = sorted(read_table(dev / "wav.scp"))[:VALID_UTTERANCES]
+        tables = {name: read_table(dev / name) for name in ("wav.scp", "text", "utt2spk")}
+        write_data_dir(small, **{name.replace(".", "_"): {u: t[u] for u in keep} for name, t in tables.items()})
+
     def run(self, args, core=None, timeout=None, log=None):
         """``./run.sh ARGS`` on one core with one math thread; returns (exit status, seconds)."""
         env = race_env()
@@ -225,6 +241,22 @@ def train_to_budget(recipe, system, args, seconds, core, log):
     return dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status))
 
 
+def extraction_seconds(log, start):
+    """Seconds between tts.sh's 'Stage 7b' and 'Stage 7c' lines written after byte ``start`` of ``log``,
+    or None when this call found the latents stored."""
+    import datetime
+
+    text = log.read_text(errors="replace")[start:]
+    stamps = {}
+    for line in text.splitlines():
+        for stage in ("Stage 7b: posterior", "Stage 7c:"):
+            if stage in line and stage not in stamps:
+                stamps[stage] = datetime.datetime.fromisoformat(line.split()[0])
+    if "Stage 7b: posterior" not in stamps or "Stage 7c:" not in stamps or "is complete; delete it" in text:
+        return None
+    return (stamps["Stage 7c:"] - stamps["Stage 7b: posterior"]).total_seconds()
+
+
 def checkpoint_age(exp_dir, started):
     """Seconds of training in the checkpoint that will be used (``latest.pth``)."""
     latest = exp_dir / "latest.pth"
@@ -244,12 +276,14 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
     record = dict(system=system, label=spec["label"], budget_seconds=budget, core=core)
     common = ["--train_config", str(configs["tts"]), "--tag", name]
     if "wavegan" in spec:
-        vae_tag = f"{system}_wavegan"
+        vae_config = yaml.safe_load(configs["wavegan"].read_text())
+        wavegan_budget = budget * opts.wavegan_share
+        # One experiment per WaveGAN config and budget: reruns and variants of the prior reuse it.
+        digest = hashlib.sha1(json.dumps([vae_config, wavegan_budget], sort_keys=True).encode()).hexdigest()[:8]
+        vae_tag = f"{system}_wavegan_{digest}"
         common += ["--vae_config", str(configs["wavegan"]), "--vae_tag", vae_tag, "--vae_init_model", "latest.pth"]
         vae_exp = exp / f"tts_{vae_tag}"
         vae_record_file = vae_exp / "race_training.json"
-        vae_config = yaml.safe_load(configs["wavegan"].read_text())
-        wavegan_budget = budget * opts.wavegan_share
         previous = json.loads(vae_record_file.read_text()) if vae_record_file.is_file() else None
         if previous and previous["config"] == vae_config and previous["budget_seconds"] == wavegan_budget:
             record["wavegan"] = previous  # a finished WaveGAN of the same config and budget
@@ -262,10 +296,21 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
             wavegan.update(config=vae_config, budget_seconds=wavegan_budget, trained_seconds=checkpoint_age(vae_exp, started))
             vae_record_file.write_text(json.dumps(wavegan, indent=2) + "\n")
             record["wavegan"] = wavegan
-        remaining = budget - record["wavegan"]["seconds"]
+        # Stage 7b (latent extraction) runs once per WaveGAN, at the start of the first prior
+        # trained on it; a prior that finds the latents stored pays the recorded time too.
+        extraction = record["wavegan"].get("extraction_seconds", 0.0)
+        remaining = budget - record["wavegan"]["seconds"] - extraction
         started = time.time()
+        log_start = log.stat().st_size if log.exists() else 0
         prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log)
         prior["trained_seconds"] = checkpoint_age(exp / f"tts_{name}", started)
+        measured = extraction_seconds(log, log_start)
+        if measured is not None and "extraction_seconds" not in record["wavegan"]:
+            record["wavegan"]["extraction_seconds"] = measured
+            vae_record_file.write_text(json.dumps(record["wavegan"], indent=2) + "\n")
+        prior["extraction_seconds"] = measured if measured is not None else extraction
+        if measured is None:  # paid from the budget above, not inside this training call
+            prior["seconds"] += extraction
         record["tts"] = prior
     else:
         common += ["--vae_config", ""]
@@ -286,7 +331,7 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
     record["wav_scp"] = str(scores.parent / "wav/wav.scp")
     record["params"] = parameter_counts(decode_dir / "latest.pth")
     if "wavegan" in spec:
-        record["copy_synthesis"] = copy_synthesis(recipe, exp / f"tts_{system}_wavegan", core, log)
+        record["copy_synthesis"] = copy_synthesis(recipe, vae_exp, core, log)
     return record
 
 
@@ -437,6 +482,7 @@ def main(argv=None):
                         help="share of a two-stage system's budget spent on its WaveGAN (the rest: latents + prior)")
     parser.add_argument("--rounds", default=";".join(",".join(r) for r in ROUNDS),
                         help="systems per round, two per round (one per core), rounds separated by ';'")
+    parser.add_argument("--cores", default="0,1", help="the cores of a round's first and second system")
     parser.add_argument("--inference_args", default="", help="decoding options for stage 8 (e.g. '--noise_scale 0.5')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SYSTEM.ROLE:KEY=VALUE")
     parser.add_argument("--variant", default="", help="suffix of this run's experiment names (with --set)")
@@ -464,8 +510,13 @@ def main(argv=None):
     first = rounds[0][0]
     configs = write_configs(recipe.dir, first, args.overrides, args.variant)
     print(f"stages 1-6 in {recipe.dir} (log: {log_dir}/data.log)", flush=True)
-    status, _ = recipe.run(["--stage", "1", "--stop_stage", "6", "--train_config", str(configs["tts"]),
-                            "--vae_config", str(configs.get("wavegan", ""))], log=log_dir / "data.log")
+    data_stages = ["--train_config", str(configs["tts"]), "--vae_config", str(configs.get("wavegan", ""))]
+    # Stage 1 checks every set's data dir: dev_small is made from dev after it.
+    status, _ = recipe.run(["--stage", "1", "--stop_stage", "1", *data_stages, "--valid_set", "dev"],
+                           log=log_dir / "data.log")
+    if not status:
+        recipe.make_valid_subset()
+        status, _ = recipe.run(["--stage", "2", "--stop_stage", "6", *data_stages], log=log_dir / "data.log")
     if status:
         raise SystemExit(f"stages 1-6 failed; see {log_dir}/data.log")
 
@@ -484,7 +535,8 @@ def main(argv=None):
             except Exception as e:  # reported after the round; the other system goes on
                 errors.append(f"{system}: {e}")
 
-        threads = [threading.Thread(target=one, args=(s, core)) for core, s in enumerate(systems)]
+        cores = [int(c) for c in args.cores.split(",")]
+        threads = [threading.Thread(target=one, args=(s, cores[i])) for i, s in enumerate(systems)]
         for t in threads:
             t.start()
         for t in threads:

@@ -91,11 +91,10 @@ class WaveformGANTTS(AbsGANTTS):
         batch = dict(
             text=text, text_lengths=text_lengths, speech=speech, speech_lengths=speech_lengths, sids=sids, spembs=spembs
         )
-        if forward_generator:
-            loss, stats = self._generator_turn(batch)
-        else:
-            loss, stats = self._discriminator_turn(batch)
-            loss = loss + zero_touching(self)  # DDP: every trainable parameter gets a gradient
+        loss, stats = self._generator_turn(batch) if forward_generator else self._discriminator_turn(batch)
+        # Every trainable parameter gets a gradient in both turns: DDP expects one for each, and
+        # under use_amp ESPnet's GradScaler asserts that the turn's optimiser saw gradients.
+        loss = loss + zero_touching(self)
         check_finite(loss, stats, self, forward_generator)
         loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 0 if forward_generator else 1}

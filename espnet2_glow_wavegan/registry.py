@@ -184,6 +184,7 @@ def _hand_token_list_to_models(module) -> None:
 
         def build_model(cls, args, _build=build):
             model = _build(cls, args)
+            _warn_amp_without_cuda(args)
             tts = getattr(model, "tts", None)
             token_list = getattr(args, "token_list", None)
             if hasattr(tts, "set_token_list") and isinstance(token_list, (list, tuple)):
@@ -193,6 +194,18 @@ def _hand_token_list_to_models(module) -> None:
         build_model._hands_token_list = True
         build_model.__doc__ = build.__doc__
         task.build_model = classmethod(build_model)
+
+
+def _warn_amp_without_cuda(args) -> None:
+    """ESPnet's ``use_amp`` is CUDA's autocast and GradScaler: without CUDA it does nothing, silently."""
+    if getattr(args, "use_amp", False) and not getattr(args, "collect_stats", False):
+        import torch
+
+        if not torch.cuda.is_available():
+            logging.warning(
+                "use_amp: true has no effect here: ESPnet's mixed precision (torch.cuda.amp autocast and "
+                "GradScaler) needs CUDA, and this machine has none; training runs in float32"
+            )
 
 
 class _RegisteringLoader(importlib.abc.Loader):

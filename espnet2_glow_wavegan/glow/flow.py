@@ -3,6 +3,10 @@
 Every layer maps ``(x, mask) -> (y, logdet)`` in the forward (data -> prior)
 direction and ``y -> x`` with ``reverse=True``; ``logdet`` is the exact log
 |det dy/dx| per batch item, counted over valid frames only.
+
+Under mixed precision the flow's state and log-determinants stay float32: only the
+coupling networks (WaveNets) run in the autocast precision; the maps applied to the
+state (ActNorm, the 1x1 convolution, the affine transform) are computed in float32.
 """
 
 from typing import Optional, Tuple
@@ -10,6 +14,8 @@ from typing import Optional, Tuple
 import torch
 import torch.distributed as dist
 from espnet2.gan_tts.wavenet import WaveNet
+
+from espnet2_glow_wavegan.utils import float32
 
 
 def squeeze(x: torch.Tensor, mask: torch.Tensor, factor: int = 2) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -40,8 +46,11 @@ class ActNorm(torch.nn.Module):
         super().__init__()
         self.log_scale = torch.nn.Parameter(torch.zeros(1, channels, 1))
         self.bias = torch.nn.Parameter(torch.zeros(1, channels, 1))
-        # A buffer, so that a loaded checkpoint is never re-initialised.
+        # A buffer, so that a loaded checkpoint is never re-initialised; mirrored in a Python
+        # flag (set on initialisation and on loading), so that no step reads it back from the device.
         self.register_buffer("initialized", torch.tensor(False))
+        self._initialized = False
+        self.register_load_state_dict_post_hook(_mirror_initialized)
 
     @torch.no_grad()
     def _initialize(self, x: torch.Tensor, mask: torch.Tensor):
@@ -57,9 +66,10 @@ class ActNorm(torch.nn.Module):
         self.log_scale.data.copy_(-log_std.view(1, -1, 1))
         self.bias.data.copy_((-mean * torch.exp(-log_std)).view(1, -1, 1))
         self.initialized.fill_(True)
+        self._initialized = True
 
     def forward(self, x, mask, g=None, reverse=False):
-        if not self.initialized and not reverse and self.training:
+        if not self._initialized and not reverse and self.training:
             self._initialize(x, mask)
         lengths = mask.sum(dim=(1, 2))
         if not reverse:
@@ -67,6 +77,10 @@ class ActNorm(torch.nn.Module):
             return y, self.log_scale.sum() * lengths
         y = (x - self.bias) * torch.exp(-self.log_scale) * mask
         return y, -self.log_scale.sum() * lengths
+
+
+def _mirror_initialized(module, incompatible_keys):
+    module._initialized = bool(module.initialized)
 
 
 class GroupedInvertibleConv1x1(torch.nn.Module):
@@ -100,14 +114,17 @@ class GroupedInvertibleConv1x1(torch.nn.Module):
 
     def forward(self, x, mask, g=None, reverse=False):
         lengths = mask.sum(dim=(1, 2))
-        # Determinant and inverse in at least float32 (half precision is too coarse).
-        weight = self.weight.to(torch.promote_types(self.weight.dtype, torch.float32))
-        logdet = torch.linalg.slogdet(weight)[1]
-        if reverse:
-            weight = torch.linalg.inv(weight)
-            logdet = -logdet
-        weight, logdet = weight.to(x.dtype), logdet.to(x.dtype)
-        y = torch.einsum("ij,bnjt->bnit", weight, self._grouped(x))
+        # Determinant, inverse and the map in at least float32 (half precision is too coarse);
+        # inv_ex: no singularity check, which would read the result back to the host.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        with float32(x.device.type):
+            weight = self.weight.to(torch.promote_types(self.weight.dtype, torch.float32))
+            logdet = torch.linalg.slogdet(weight)[1]
+            if reverse:
+                weight = torch.linalg.inv_ex(weight)[0]
+                logdet = -logdet
+            weight, logdet = weight.to(dtype), logdet.to(dtype)
+            y = torch.einsum("ij,bnjt->bnit", weight, self._grouped(x.to(dtype)))
         return self._ungrouped(y) * mask, logdet * (self.channels // self.group_size) * lengths
 
 
@@ -157,7 +174,7 @@ class AffineCoupling(torch.nn.Module):
     def forward(self, x, mask, g=None, reverse=False):
         x_a, x_b = x[:, : self.half], x[:, self.half :]
         h = self.wavenet(self.input_conv(x_a) * mask, x_mask=mask, g=g)
-        m, log_s = self.output_conv(h).chunk(2, dim=1)
+        m, log_s = self.output_conv(h).to(x.dtype).chunk(2, dim=1)  # the transform in the state's precision
         if not reverse:
             y_b = (x_b * torch.exp(log_s) + m) * mask
             logdet = torch.sum(log_s * mask, dim=(1, 2))

@@ -11,7 +11,7 @@ from typeguard import typechecked
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
 from espnet2_glow_wavegan.glow.prior import FlowPrior
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
-from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments
+from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
 from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS
 from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAMS
@@ -60,13 +60,14 @@ class NoDiscriminator(torch.nn.Module):
     """Stands in for the discriminator in the ``prior`` phase, where nothing is adversarial.
 
     ESPnet's GAN task builds its second optimiser over ``tts.discriminator``, which
-    needs a parameter; this one is never used, so prior checkpoints and packed models
-    do not carry the WaveGAN's 51 M discriminator weights.
+    needs a parameter; this one only ever gets zero gradients (so the optimiser leaves it
+    at 0, and ESPnet's GradScaler under ``use_amp`` finds gradients to check), and prior
+    checkpoints and packed models do not carry the WaveGAN's 51 M discriminator weights.
     """
 
     def __init__(self):
         super().__init__()
-        self.unused = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # DDP skips it
+        self.unused = torch.nn.Parameter(torch.zeros(1))
 
 
 class GlowWaveGAN(WaveformGANTTS):
@@ -255,7 +256,7 @@ class GlowWaveGAN(WaveformGANTTS):
                 mean, log_std, mask = self.generator.wavegan.encoder(speech, speech_lengths)
         if self.target_latent == "mean":
             return mean, mask
-        return (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask, mask
+        return sample_posterior(mean, log_std, mask), mask
 
     def _stored_posterior(self, stats, frame_lengths):
         latent_dim = self.generator.wavegan.latent_dim
@@ -298,12 +299,12 @@ class GlowWaveGAN(WaveformGANTTS):
         mle_loss = self.lambda_mle * prior_out["mle_loss"]
         dur_loss = self.lambda_dur * prior_out["duration_loss"]
         loss = mle_loss + dur_loss
-        stats = dict(generator_mle_loss=mle_loss.item(), generator_dur_loss=dur_loss.item())
+        stats = dict(generator_mle_loss=mle_loss.detach(), generator_dur_loss=dur_loss.detach())
         if self.training_phase == "joint":
             gan_loss, gan_stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
             loss = loss + gan_loss
             stats.update(gan_stats)
-        stats["generator_loss"] = loss.item()
+        stats["generator_loss"] = loss.detach()
         return loss, stats
 
     def _adapt_old_state_dict(self, state_dict, prefix):
@@ -317,7 +318,8 @@ class GlowWaveGAN(WaveformGANTTS):
     def _discriminator_turn(self, batch):
         if self.training_phase == "prior":
             # Nothing is adversarial, but ESPnet's GANTrainer backpropagates every turn.
-            return torch.zeros((), device=batch["text"].device), dict(discriminator_loss=0.0)
+            zero = torch.zeros((), device=batch["text"].device)
+            return zero, dict(discriminator_loss=zero)
         return super()._discriminator_turn(batch)
 
     def set_token_list(self, token_list: List[str]) -> None:
@@ -425,13 +427,14 @@ class GlowWaveGAN(WaveformGANTTS):
                 )
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
-        seconds = int(durations.sum()) * wavegan.upsample_factor / self.fs
+        frames = int(durations.sum())  # the output's size; checked before anything is synthesised
+        seconds = frames * wavegan.upsample_factor / self.fs
         if seconds > max_output_seconds:
             raise ValueError(
                 f"the output would last {seconds:.0f} s (length_scale {length_scale}), over max_output_seconds "
                 f"= {max_output_seconds:g} s; pass a larger max_output_seconds (decode_conf or tts_conf) for longer audio"
             )
-        with_path = int(durations.sum()) * text.size(1) <= self.att_w_max_elements
+        with_path = frames * text.size(1) <= self.att_w_max_elements
         z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale,
                                          with_path=with_path)
         wav = wavegan.decode(z, g=wavegan.speaker(sids, spembs), chunk_frames=self.decode_chunk_frames)

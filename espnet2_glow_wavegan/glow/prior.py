@@ -14,7 +14,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.flow import GlowFlow
 from espnet2_glow_wavegan.speaker import SpeakerCondition
-from espnet2_glow_wavegan.utils import frame_mask
+from espnet2_glow_wavegan.utils import float32, frame_mask
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -48,12 +48,17 @@ def durations_to_path(durations: torch.Tensor, text_mask: torch.Tensor, frames: 
 
 
 def expand_by_durations(x: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
-    """Repeat token ``j`` of ``x`` (B, C, T_text) ``durations[b, j]`` times: (B, C, frames), zero-padded."""
-    out = x.new_zeros(x.size(0), x.size(1), frames)
-    for b in range(x.size(0)):
-        expanded = torch.repeat_interleave(x[b], durations[b], dim=1)
-        out[b, :, : expanded.size(1)] = expanded
-    return out
+    """Repeat token ``j`` of ``x`` (B, C, T_text) ``durations[b, j]`` times: (B, C, frames), zero-padded.
+
+    One gather: frame ``t`` reads the token whose cumulative duration first exceeds ``t``
+    (linear in the output length, no per-item loop, no host synchronisation).
+    """
+    ends = torch.cumsum(durations, dim=1)  # (B, T_text)
+    t = torch.arange(frames, device=x.device).expand(x.size(0), -1).contiguous()
+    token = torch.searchsorted(ends, t, right=True)  # (B, frames)
+    inside = token < x.size(2)
+    index = torch.where(inside, token, torch.zeros_like(token)).unsqueeze(1).expand(-1, x.size(1), -1)
+    return torch.gather(x, 2, index) * inside.unsqueeze(1).to(x.dtype)
 
 
 class FlowPrior(torch.nn.Module):
@@ -193,7 +198,7 @@ class FlowPrior(torch.nn.Module):
             Tensor: Text mask (B, 1, T_text).
         """
         h, text_mask = self.text_states(text, text_lengths)
-        stats = self.stats_proj(h) * text_mask
+        stats = self.stats_proj(h).float() * text_mask  # the Gaussians' statistics in float32 under autocast
         if self.mean_only:
             mean, log_std = stats, torch.zeros_like(stats)
         else:
@@ -213,16 +218,27 @@ class FlowPrior(torch.nn.Module):
         width, context = self.synthesis_window_tokens, self.synthesis_window_context
         tokens = text.size(1)
         if self.training or text.size(0) != 1 or tokens <= width + 2 * context:
-            h, _, _, text_mask = self.text_encoder(text, text_lengths)
-            return h, text_mask
+            text_mask = frame_mask(text_lengths, tokens)
+            return self._encode(text, text_mask), text_mask
         pieces = []
         for start in range(0, tokens, width):
             end = min(start + width, tokens)
             lo, hi = max(0, start - context), min(tokens, end + context)
-            h, _, _, _ = self.text_encoder(text[:, lo:hi], text_lengths.new_tensor([hi - lo]))
+            h = self._encode(text[:, lo:hi], text.new_ones(1, 1, hi - lo, dtype=torch.float32))
             pieces.append(h[:, :, start - lo:end - lo])
         h = torch.cat(pieces, dim=2)
         return h, h.new_ones(1, 1, tokens)
+
+    def _encode(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """ESPnet's ``TextEncoder.forward`` up to its hidden states (B, hidden, T_text), with our mask.
+
+        Its own mask comes from ``make_non_pad_mask(lengths)``, which reads the lengths back
+        to the host; the rest is its embedding and its encoder stack, called as it calls them.
+        """
+        encoder = self.text_encoder
+        x = encoder.emb(text) * math.sqrt(encoder.attention_dim)
+        h, _ = encoder.encoder(x, text_mask.to(x.dtype))
+        return h.transpose(1, 2)
 
     def log_durations(self, h: torch.Tensor, text_mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
         """log(duration + 1) per token (B, T_text), 0 on padding, as Glow-TTS predicts it.
@@ -237,7 +253,7 @@ class FlowPrior(torch.nn.Module):
             x = torch.cat([x, g.expand(-1, -1, x.size(2))], dim=1)
         for layer in self.duration_predictor.conv:  # Conv1d, ReLU, LayerNorm, Dropout
             x = layer(x * text_mask)
-        log_dur = self.duration_predictor.linear((x * text_mask).transpose(1, 2)).squeeze(-1)
+        log_dur = self.duration_predictor.linear((x * text_mask).transpose(1, 2)).squeeze(-1).float()
         return log_dur * text_mask.squeeze(1)
 
     def forward(
@@ -265,24 +281,24 @@ class FlowPrior(torch.nn.Module):
         f = self.squeeze_factor
         frames = (z.size(2) // f) * f
         z_lengths = torch.div(z_lengths, f, rounding_mode="floor") * f
-        z = z[:, :, :frames]
+        z = z[:, :, :frames].float()  # the flow's state is float32 under autocast
         z_mask = frame_mask(z_lengths, frames, z.dtype)
         mean, log_std, log_dur, text_mask = self.encode_text(text, text_lengths, g)
         z_p, logdet = self.flow(z * z_mask, z_mask, g=g)
-        with torch.no_grad():
-            attn_mask = z_mask.transpose(1, 2) * text_mask  # (B, T_feats, T_text)
-            log_lik = gaussian_log_likelihood_matrix(z_p, mean, log_std)
-            path = maximum_path(log_lik, attn_mask)
-        mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)  # (B, C, T_feats)
-        log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
-        nll = torch.sum(log_std_y * z_mask) + 0.5 * torch.sum(
-            torch.exp(-2.0 * log_std_y) * (z_p - mean_y) ** 2 * z_mask
-        )
-        nll = nll - torch.sum(logdet)
-        mle_loss = nll / (torch.sum(z_mask) * self.latent_dim) + 0.5 * LOG_2PI
-        durations = path.sum(dim=1).long()  # (B, T_text)
-        valid = text_mask.squeeze(1) > 0
-        duration_loss = self.duration_loss(log_dur[valid], durations[valid])
+        with float32(z.device.type):
+            with torch.no_grad():
+                attn_mask = z_mask.transpose(1, 2) * text_mask  # (B, T_feats, T_text)
+                log_lik = gaussian_log_likelihood_matrix(z_p, mean, log_std)
+                path = maximum_path(log_lik, attn_mask)  # ESPnet's MAS (numba, on the CPU as VITS')
+            mean_y = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)  # (B, C, T_feats)
+            log_std_y = torch.matmul(path, log_std.transpose(1, 2)).transpose(1, 2)
+            nll = torch.sum(log_std_y * z_mask) + 0.5 * torch.sum(
+                torch.exp(-2.0 * log_std_y) * (z_p - mean_y) ** 2 * z_mask
+            )
+            nll = nll - torch.sum(logdet)
+            mle_loss = nll / (torch.sum(z_mask) * self.latent_dim) + 0.5 * LOG_2PI
+            durations = path.sum(dim=1).long()  # (B, T_text)
+            duration_loss = self.masked_duration_loss(log_dur, durations, text_mask)
         return dict(
             mle_loss=mle_loss,
             duration_loss=duration_loss,
@@ -292,6 +308,17 @@ class FlowPrior(torch.nn.Module):
             mean_y=mean_y,
             log_std_y=log_std_y,
         )
+
+    def masked_duration_loss(self, log_dur: torch.Tensor, durations: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """ESPnet's ``DurationPredictorLoss`` (MSE on log(duration + offset)) over the valid tokens.
+
+        The same mean as selecting the valid tokens first, without the selection's
+        data-dependent shape (which reads the mask back to the host).
+        """
+        loss = self.duration_loss
+        valid = text_mask.squeeze(1)
+        targets = torch.log(durations.float() + loss.offset)
+        return torch.sum((log_dur - targets) ** 2 * valid) / valid.sum().clamp(min=1)
 
     def predict_durations(self, log_dur: torch.Tensor, text_mask: torch.Tensor, length_scale: float) -> torch.Tensor:
         """Integer durations (B, T_text): ceil((exp(log_dur) - 1) * length_scale), at least 1 frame.
@@ -324,7 +351,7 @@ class FlowPrior(torch.nn.Module):
         """
         durations = durations * text_mask.squeeze(1).long()
         lengths = durations.sum(dim=1)
-        frames = int(lengths.max())
+        frames = int(lengths.max())  # sizes the output: the one read-back of synthesis, as in VITS
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
         path = durations_to_path(durations, text_mask, frames) if with_path else None
         return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale), lengths, path

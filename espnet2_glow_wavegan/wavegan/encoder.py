@@ -1,6 +1,6 @@
 """Waveform encoder: raw waveform -> per-frame posterior q(z|x) at the hop rate."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -129,7 +129,7 @@ class WaveformEncoder(torch.nn.Module):
             Tensor: Frames per item (B,).
         """
         hop = self.hop_length
-        frames = int(num_frames(torch.tensor(speech.size(1)), hop))
+        frames = speech.size(1) // hop + 1  # num_frames of the padded length
         sample_mask = torch.arange(speech.size(1), device=speech.device)[None] < speech_lengths[:, None]
         aligned = F.pad(speech * sample_mask, (hop // 2, frames * hop - speech.size(1) - hop // 2))
         return aligned, num_frames(speech_lengths, hop)
@@ -139,9 +139,10 @@ class WaveformEncoder(torch.nn.Module):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Posterior statistics of frame-aligned waveforms (see :meth:`frame_aligned`).
 
-        Items shorter than the batch are masked before the first and after every
-        convolution, so each convolution sees zeros past an item's last frame, as it
-        would with the item alone.
+        Every item is masked before the first and after every convolution, so each
+        convolution sees zeros past an item's last frame, as it would with the item alone
+        (a mask of ones where the item fills the batch: the same result, and no need to
+        read the lengths back to the host to tell).
 
         Args:
             aligned: (B, T_frames * hop); item ``b`` holds ``frame_lengths[b] * hop`` samples.
@@ -154,15 +155,14 @@ class WaveformEncoder(torch.nn.Module):
         """
         frames = aligned.size(1) // self.hop_length
         frame_valid = frame_mask(frame_lengths, frames, aligned.dtype)
-        # The mask at the current rate; None while no item is shorter than the batch.
-        mask = None if bool((frame_lengths == frames).all()) else frame_valid.repeat_interleave(self.hop_length, -1)
-        x = _masked(self.input_conv(_masked(aligned.unsqueeze(1), mask)), mask)
+        mask = frame_valid.repeat_interleave(self.hop_length, -1)  # at the current rate
+        x = self.input_conv(aligned.unsqueeze(1) * mask) * mask
         for stage, scale in zip(self.stages, self.downsample_scales):
             resblock, activation, pad, downsample = stage
             for first, second in zip(resblock.convs1, resblock.convs2):
-                x = x + _masked(second(_masked(first(x), mask)), mask)
-            mask = None if mask is None else mask[:, :, ::scale]
-            x = _masked(downsample(pad(activation(x))), mask)
+                x = x + second(first(x) * mask) * mask
+            mask = mask[:, :, ::scale]
+            x = downsample(pad(activation(x))) * mask
         stats = self.output_conv(x) * frame_valid
         mean, log_std = stats.split(self.latent_dim, dim=1)
         return mean, log_std, frame_valid
@@ -210,10 +210,6 @@ class WaveformEncoder(torch.nn.Module):
                 pass
 
         self.apply(_remove)
-
-
-def _masked(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    return x if mask is None else x * mask
 
 
 def _apply_weight_norm(m: torch.nn.Module):

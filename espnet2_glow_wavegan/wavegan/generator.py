@@ -248,7 +248,7 @@ class WaveGANGenerator(torch.nn.Module):
         mean, log_std, mask = self.encoder(speech, speech_lengths)
         z = mean
         if sample and self.encoder_type == "learned":
-            z = (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
+            z = sample_posterior(mean, log_std, mask)
         return z, mean, log_std, mask
 
     def decode(
@@ -308,13 +308,17 @@ class WaveGANGenerator(torch.nn.Module):
             return tuple(padded_segments(x, start_frames, self.segment_size) for x in self.encoder(speech, speech_lengths))
         aligned, frame_lengths = self.encoder.frame_aligned(speech, speech_lengths)
         hop, size = self.upsample_factor, self.segment_size
+        frames = aligned.size(1) // hop
         if self.encode_segment_window:
             left, right = self.encoder.receptive_margin()
-            widths = frame_lengths.clamp(max=left + size + right)
+            # A window of fixed size (the batch's shape, not its lengths: nothing is read
+            # back to the host); an item shorter than it is masked past its end.
+            window = min(left + size + right, frames)
+            widths = frame_lengths.clamp(max=window)
             window_starts = torch.minimum((start_frames - left).clamp(min=0), frame_lengths - widths)
         else:
-            widths, window_starts = frame_lengths, torch.zeros_like(start_frames)
-        windows = padded_segments(aligned.unsqueeze(1), window_starts * hop, int(widths.max()) * hop)
+            window, widths, window_starts = frames, frame_lengths, torch.zeros_like(start_frames)
+        windows = padded_segments(aligned.unsqueeze(1), window_starts * hop, window * hop)
         mean, log_std, mask = self.encoder.encode_aligned(windows.squeeze(1), widths)
         offsets = start_frames - window_starts
         return tuple(padded_segments(x, offsets, size) for x in (mean, log_std, mask))
@@ -347,10 +351,16 @@ class WaveGANGenerator(torch.nn.Module):
         if start_frames is None:
             start_frames = random_segment_starts(num_frames(speech_lengths, self.upsample_factor), self.segment_size)
         mean, log_std, mask = self.segment_posterior(speech, speech_lengths, start_frames)
-        z = mean if self.encoder_type == "mel" else (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
+        z = mean if self.encoder_type == "mel" else sample_posterior(mean, log_std, mask)
         wav_segments = self.decode(z, g=self.speaker(sids, spembs))
         real_segments = real_audio_segments(speech, start_frames, self.segment_size, self.upsample_factor)
         return wav_segments, real_segments, start_frames, mean, log_std, mask
+
+
+def sample_posterior(mean: torch.Tensor, log_std: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """z = mean + eps * exp(log_std) on valid frames (reparameterised), in float32 under autocast."""
+    mean, log_std = mean.float(), log_std.float()
+    return (mean + torch.randn_like(mean) * torch.exp(log_std)) * mask
 
 
 def _keep_record_missing_from_old_checkpoints(module, state_dict, prefix, *args):

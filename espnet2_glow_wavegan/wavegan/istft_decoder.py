@@ -15,6 +15,8 @@ input convolution.
 
 import torch
 
+from espnet2_glow_wavegan.utils import float32
+
 
 class ISTFTDecoder(torch.nn.Module):
     """z (B, latent_dim, T_frames) -> waveform (B, 1, T_frames * hop)."""
@@ -59,10 +61,11 @@ class ISTFTDecoder(torch.nn.Module):
         """Args: c (B, in_channels, T_frames); g (B, global_channels, 1) or None. Returns (B, 1, T_frames * hop)."""
         if g is not None:
             c = c + self.global_conv(g)
-        # Synthesis may cast the backbone down (optimize_for_inference); the head and its
-        # inverse FFT stay in float32.
+        # Synthesis may cast the backbone down (optimize_for_inference), and training may run it
+        # under autocast; the head (magnitude, phase) and its inverse FFT stay in float32.
         hidden = self.backbone(c.to(self.backbone.embed.weight.dtype))  # (B, T_frames, channels)
-        return self.head(hidden.to(self.head.out.weight.dtype)).unsqueeze(1).to(c.dtype)
+        with float32(c.device.type):
+            return self.head(hidden.float()).unsqueeze(1).to(c.dtype)
 
     def context_frames(self) -> int:
         """Frames on each side that one frame's samples depend on (for chunked decoding).

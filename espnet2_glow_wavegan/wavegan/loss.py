@@ -10,6 +10,8 @@ from espnet2.gan_tts.hifigan.loss import (
     MelSpectrogramLoss,
 )
 
+from espnet2_glow_wavegan.utils import float32
+
 
 class StandardNormalKLLoss(torch.nn.Module):
     """KL(q(z|x) || N(0, I)) of a diagonal Gaussian, summed over channels, averaged over frames.
@@ -30,9 +32,10 @@ class StandardNormalKLLoss(torch.nn.Module):
         Returns:
             Tensor: Scalar loss.
         """
-        mean, log_std, mask = mean.float(), log_std.float(), mask.float()
-        kl = 0.5 * (mean**2 + torch.exp(2.0 * log_std)) - log_std - 0.5
-        return torch.sum(kl * mask) / torch.sum(mask).clamp(min=1.0)
+        with float32(mean.device.type):
+            mean, log_std, mask = mean.float(), log_std.float(), mask.float()
+            kl = 0.5 * (mean**2 + torch.exp(2.0 * log_std)) - log_std - 0.5
+            return torch.sum(kl * mask) / torch.sum(mask).clamp(min=1.0)
 
 
 # HiFi-GAN / ESPnet VITS settings: LSGAN, feature matching over all layers, 80-band mel L1.
@@ -84,17 +87,22 @@ class WaveformGANLoss(torch.nn.Module):
     def generator_loss(
         self, discriminator: torch.nn.Module, wav_hat: torch.Tensor, wav_real: torch.Tensor
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
-        """Args: wav_hat, wav_real (B, 1, T). Returns the loss and its weighted parts."""
+        """Args: wav_hat, wav_real (B, 1, T). Returns the loss and its weighted parts (detached tensors).
+
+        The mel loss runs in float32 under mixed precision: in half precision its log of
+        the mel filterbank output floors at 0 instead of 1e-10 and becomes -inf.
+        """
         p_hat = discriminator(wav_hat)
         with torch.no_grad():  # the real branch only gives feature-matching targets
             p = discriminator(wav_real)
-        mel_loss = self.lambda_mel * self.mel_loss(wav_hat, wav_real)
+        with float32(wav_hat.device.type):
+            mel_loss = self.lambda_mel * self.mel_loss(wav_hat.float(), wav_real.float())
         adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
         feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
         stats = dict(
-            generator_mel_loss=mel_loss.item(),
-            generator_adv_loss=adv_loss.item(),
-            generator_feat_match_loss=feat_match_loss.item(),
+            generator_mel_loss=mel_loss.detach(),
+            generator_adv_loss=adv_loss.detach(),
+            generator_feat_match_loss=feat_match_loss.detach(),
         )
         return mel_loss + adv_loss + feat_match_loss, stats
 
@@ -105,7 +113,7 @@ class WaveformGANLoss(torch.nn.Module):
         real_loss, fake_loss = self.discriminator_adv_loss(discriminator(wav_hat.detach()), discriminator(wav_real))
         loss = real_loss + fake_loss
         return loss, dict(
-            discriminator_loss=loss.item(),
-            discriminator_real_loss=real_loss.item(),
-            discriminator_fake_loss=fake_loss.item(),
+            discriminator_loss=loss.detach(),
+            discriminator_real_loss=real_loss.detach(),
+            discriminator_fake_loss=fake_loss.detach(),
         )

@@ -14,9 +14,10 @@ frames, the learned encoder's frame convention.
 from typing import Any, Dict, Tuple
 
 import torch
+from espnet2.layers.stft import Stft
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from espnet2_glow_wavegan.utils import frame_mask
+from espnet2_glow_wavegan.utils import float32, frame_mask
 
 # The analysis is deterministic: a posterior of (practically) zero width. Stored and
 # sampled like a learned posterior, exp(-20) = 2e-9 leaves the mel as it is.
@@ -36,18 +37,34 @@ class LogMelEncoder(torch.nn.Module):
         self.hop_length = hop_length
         self.fbank = LogMelFbank(**dict(mel_params, hop_length=hop_length))
         self.latent_dim = self.fbank.output_size()
+        stft = self.fbank.stft
+        # The fbank's STFT on signals this module pads itself (see forward).
+        self.frames_stft = Stft(n_fft=stft.n_fft, win_length=stft.win_length, hop_length=hop_length,
+                                window=stft.window, center=False, normalized=stft.normalized, onesided=stft.onesided)
 
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean = log-mel (B, n_mels, T_frames), log-std = FIXED_LOG_STD, frame mask (B, 1, T_frames).
 
-        Each item is analysed alone (the STFT pads an utterance's ends by reflection,
-        which a padded batch would replace with the padding), so the mel does not depend
-        on the batch.
+        ESPnet's centred STFT pads an utterance's ends by reflection; in a padded batch it
+        would reflect the batch padding at the end of a shorter item. Each item is padded
+        at its own ends here, so its mel equals ``LogMelFbank`` of the item alone, in one
+        batched pass (no per-item loop, nothing read back to the host). Float32 under autocast.
         """
-        frames = int(speech.size(1)) // self.hop_length + 1
-        mean = speech.new_zeros(speech.size(0), self.latent_dim, frames)
-        for b, length in enumerate(speech_lengths.tolist()):
-            mel, mel_lengths = self.fbank(speech[b : b + 1, :length], speech_lengths[b : b + 1])
-            mean[b, :, : int(mel_lengths[0])] = mel[0].transpose(0, 1)
-        mask = frame_mask(speech_lengths // self.hop_length + 1, frames, speech.dtype)
-        return mean * mask, torch.full_like(mean, FIXED_LOG_STD) * mask, mask
+        with float32(speech.device.type):
+            padded = self._reflect_padded(speech.float(), speech_lengths)
+            spec, _ = self.frames_stft(padded)
+            amplitude = torch.sqrt(torch.clamp(spec[..., 0] ** 2 + spec[..., 1] ** 2, min=1.0e-10))
+            mel, _ = self.fbank.logmel(amplitude)  # (B, T_frames, n_mels)
+        mask = frame_mask(speech_lengths // self.hop_length + 1, mel.size(1), mel.dtype)
+        mean = mel.transpose(1, 2) * mask
+        return mean, torch.full_like(mean, FIXED_LOG_STD) * mask, mask
+
+    def _reflect_padded(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T_frames_max * hop + n_fft - hop): item b reflected at 0 and at ``lengths[b] - 1``, as torch.stft(center=True)."""
+        pad = self.frames_stft.n_fft // 2
+        frames = speech.size(1) // self.hop_length + 1
+        t = torch.arange((frames - 1) * self.hop_length + 2 * pad, device=speech.device) - pad
+        last = (lengths - 1).view(-1, 1)
+        t = t.abs().expand(speech.size(0), -1)
+        t = torch.where(t > last, 2 * last - t, t)
+        return torch.gather(speech, 1, torch.minimum(t.clamp(min=0), last))

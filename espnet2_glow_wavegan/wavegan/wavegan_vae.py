@@ -134,8 +134,8 @@ class WaveGANVAE(WaveformGANTTS):
         if self.generator.encoder_type == "learned":  # a fixed mel analysis has no posterior to regularise
             kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
             loss = loss + kl_loss
-            stats.update(generator_kl_loss=kl_loss.item())
-        stats.update(generator_loss=loss.item())
+            stats.update(generator_kl_loss=kl_loss.detach())
+        stats.update(generator_loss=loss.detach())
         return loss, stats
 
     def inference(

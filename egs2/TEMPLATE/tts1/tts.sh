@@ -415,9 +415,10 @@ tts_conf_value() {  # tts_conf_value CONFIG KEY DEFAULT: a tts_conf setting of a
 extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, stored once per WaveGAN model
     local dset=$1 dir=${latent_dir}/$1
     if is_done "${dir}"; then
+        # Complete means: every utterance's matrix is whole, and they come from this WaveGAN.
         ${python} -m espnet2_glow_wavegan.recipe.extract_latents check --out_dir "${dir}" --model_file "${vae_model}" \
-            || die "stage 7b: ${latent_dir} holds latents of another WaveGAN than ${vae_model}; delete" \
-                   "${latent_dir} to extract them again (and retrain the prior)"
+            --wav_scp "${data_feats}/${dset}/wav.scp" \
+            || die "stage 7b: the latents in ${dir} cannot be used (see above)"
         log "Stage 7b: ${dir} is complete; delete it to extract again"
         return
     fi
@@ -425,9 +426,12 @@ extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, s
     rm -rf "${dir}"
     mkdir -p "${dir}/split"
     local n=$(( $(wc -l < "${data_feats}/${dset}/wav.scp") < nj ? $(wc -l < "${data_feats}/${dset}/wav.scp") : nj ))
-    awk -v n="${n}" -v d="${dir}/split" '{print $1 > (d "/keys." ((NR - 1) % n + 1))}' "${data_feats}/${dset}/wav.scp"
     local cmd=${train_cmd} device=cpu threads=$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))
-    if [ "${ngpu}" -gt 0 ]; then cmd="${cuda_cmd} --gpu 1" device=cuda; fi
+    if [ "${ngpu}" -gt 0 ]; then
+        # One job per GPU, each on a GPU of its own (the runner's --gpu 1), not nj jobs on one card.
+        n=$(( n < ngpu ? n : ngpu )) cmd="${cuda_cmd} --gpu 1" device=cuda
+    fi
+    awk -v n="${n}" -v d="${dir}/split" '{print $1 > (d "/keys." ((NR - 1) % n + 1))}' "${data_feats}/${dset}/wav.scp"
     # shellcheck disable=SC2086
     ${cmd} JOB=1:"${n}" "${dir}/logs/extract.JOB.log" \
         ${python} -m espnet2_glow_wavegan.recipe.extract_latents extract --train_config "${vae_exp}/config.yaml" \
