@@ -60,7 +60,9 @@ def build(system, tiny):
         conf["generator_params"]["encode_segment_window"] = system != "wavegan_vae_whole"
         return WaveGANVAE(idim=VOCAB, odim=1, **conf)
     if system.startswith("glow"):
-        conf = load(f"train_glow_wavegan{decoder}{suffix}.yaml")["tts_conf"]
+        conf = load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
+        # The WaveGAN's settings, as the recipe's stage 7c passes them from the WaveGAN's config.
+        conf["wavegan_params"] = load(f"train_wavegan_vae{decoder}{suffix}.yaml")["tts_conf"]["generator_params"]
         conf["speech_input"] = "waveform" if system == "glow_prior_waveform" else "posterior_stats"
         model = GlowWaveGAN(idim=VOCAB, odim=1, **conf)
         # Its WaveGAN from a wavegan_vae, as --init_param gives it (training checks that).

@@ -62,8 +62,11 @@ def build(system, tiny, device):
         torch.manual_seed(0)
         return WaveGANVAE(idim=benchmark_tts.VOCAB, odim=1, **conf).to(device)
     if system == "glow_joint":
-        conf = benchmark_tts.load(f"train_glow_wavegan{'_tiny' if tiny else ''}.yaml")["tts_conf"]
-        conf.update(training_phase="joint", speech_input="waveform")
+        suffix = "_tiny" if tiny else ""
+        conf = benchmark_tts.load(f"train_glow_wavegan{suffix}.yaml")["tts_conf"]
+        vae_conf = benchmark_tts.load(f"train_wavegan_vae{suffix}.yaml")["tts_conf"]
+        conf.update(training_phase="joint", speech_input="waveform", wavegan_params=vae_conf["generator_params"],
+                    discriminator_params=vae_conf["discriminator_params"])
         torch.manual_seed(0)
         model = GlowWaveGAN(idim=benchmark_tts.VOCAB, odim=1, **conf)
         vae = benchmark_tts.build("wavegan_vae", tiny)

@@ -13,9 +13,9 @@
    thread, ``NUMBA_NUM_THREADS=1``), two systems at a time (a round). A two-stage system
    spends ``--wavegan_share`` of its budget on the WaveGAN (7a), then extracts its latents
    (7b) and trains the prior (7c) for what is left. The budget stops training through
-   ``timeout`` on the whole job; epochs are about a minute long and ESPnet points
-   ``latest.pth`` at an epoch's weights only once they are written, so at most the last
-   minute of training is lost, and ``latest.pth`` is what gets decoded.
+   ``timeout`` on the whole job; epochs are about a minute long, so at most the last minute
+   of training is lost. As ESPnet does at the end of a training, the last 3 epochs are
+   averaged into ``train.total_count.ave.pth``, the model the recipe decodes (and 7b encodes with).
 4. Decodes eval1 (stage 8) and scores it (stage 9: MCD, log-F0 RMSE, V/UV error, duration
    ratio, plus DNSMOS), and copy-synthesises eval1 with each trained WaveGAN (the paper's
    reconstruction table).
@@ -34,7 +34,6 @@ prior experiments cost only the prior's time.
 """
 
 import argparse
-import copy
 import hashlib
 import json
 import os
@@ -58,12 +57,12 @@ import race_corpus  # noqa: E402
 # Each system: the recipe config of each training ("wavegan": stage 7a, "tts": the TTS model),
 # and the share of the race budget it gets (1 = the full budget).
 SYSTEMS = {
-    "glow_wavegan": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan_istft.yaml", budget=1.0,
+    "glow_wavegan": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan.yaml", budget=1.0,
                          label="Glow-WaveGAN (z), iSTFT decoder"),
     "vits": dict(tts="train_vits.yaml", budget=1.0, label="ESPnet VITS"),
     "glow_mel": dict(wavegan="train_inner_gan.yaml", tts="train_glow_mel.yaml", budget=1.0,
                      label="Glow-TTS + inner-GAN (mel), iSTFT decoder"),
-    "glow_wavegan_half": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan_istft.yaml", budget=0.5,
+    "glow_wavegan_half": dict(wavegan="train_wavegan_vae_istft.yaml", tts="train_glow_wavegan.yaml", budget=0.5,
                               label="Glow-WaveGAN (z), iSTFT decoder, half the budget"),
 }
 ROUNDS = [["glow_wavegan", "vits"], ["glow_mel", "glow_wavegan_half"]]
@@ -76,19 +75,20 @@ _DISCRIMINATOR = {
     "scale_discriminator_params.max_groups": 8,
     "period_discriminator_params.channels": 8, "period_discriminator_params.max_downsample_channels": 256,
 }
-_TEXT_ENCODER = {"text_encoder_blocks": 4, "text_encoder_attention_heads": 2}
-_WAVEGAN = {
-    "latent_dim": 64, "encoder_channels": 16, "encoder_max_channels": 128,
-    "decoder_type": "istft", "decoder_channels": 256, "istft_intermediate_channels": 768, "istft_layers": 4,
-    "istft_n_fft": 1024,
-}
-_MEL_WAVEGAN = {k: v for k, v in _WAVEGAN.items() if not k.startswith("encoder_") and k != "latent_dim"}
-_PRIOR = {"hidden_channels": 128, **_TEXT_ENCODER, "duration_predictor_channels": 128, "flow_blocks": 8,
-          "flow_hidden_channels": 128}
-# Training: small batches (one core), epochs of about a minute (what a budget stop can lose),
-# no data-loader workers and no attention plots (they would run on the same core).
+_ISTFT_DECODER = {"type": "istft", "conf": {"channels": 256, "intermediate_channels": 768, "layers": 4}}
+_WAVEGAN = {"latent_dim": 64, "encoder.conf.channels": 16, "encoder.conf.max_channels": 128, "decoder": _ISTFT_DECODER}
+# The inner-GAN: the same decoder over the mel (80 bands: its latent_dim is the mel's).
+_MEL_WAVEGAN = {"decoder": _ISTFT_DECODER}
+_TEXT_ENCODER = {"text_encoder_conf.attention_dim": 128, "text_encoder_conf.linear_units": 512,
+                 "text_encoder_conf.blocks": 4}
+_PRIOR = {**_TEXT_ENCODER, "duration_predictor_conf.n_chans": 128, "flow_conf.blocks": 8,
+          "flow_conf.hidden_channels": 128}
+# Training: small batches (one core), epochs of about a minute (what a budget stop can lose), the
+# last AVERAGED epochs kept (see average_last_epochs), no data-loader workers and no attention plots
+# (they would run on the same core).
+AVERAGED = 3
 _TRAINING = {"batch_bins": 400000, "num_workers": 0, "num_att_plot": 0, "log_interval": 20, "max_epoch": 100000,
-             "keep_nbest_models": 1}
+             "keep_nbest_models": AVERAGED}
 RACE_SIZE = {
     "wavegan": {
         **_TRAINING, "num_iters_per_epoch": 20,
@@ -100,33 +100,37 @@ RACE_SIZE = {
         **{f"tts_conf.generator_params.{k}": v for k, v in _MEL_WAVEGAN.items()},
         **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
     },
+    # The prior's warm-up, cut to the race's step count as its sizes are: Glow-TTS' 4000 steps are
+    # 1.3% of its 300k; the race trains the prior for about a thousand (a 500-step warm-up measured
+    # better than 4000 on the same WaveGAN: docs/quality_race.md).
     "prior": {
-        **_TRAINING, "num_iters_per_epoch": 60,
+        **_TRAINING, "num_iters_per_epoch": 60, "scheduler_conf.warmup_steps": 500,
         # The stored posterior has 2 x latent_dim numbers per frame of 256 samples.
         "batch_bins": 400000 * 2 * 64 // 256,
         **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
     },
     "mel_prior": {
-        **_TRAINING, "num_iters_per_epoch": 60,
+        **_TRAINING, "num_iters_per_epoch": 60, "scheduler_conf.warmup_steps": 500,
         "batch_bins": 400000 * 2 * 80 // 256,
         **{f"tts_conf.prior_params.{k}": v for k, v in _PRIOR.items()},
     },
     "vits": {
         **_TRAINING, "num_iters_per_epoch": 8,
         "tts_conf.generator_params.hidden_channels": 128,
-        **{f"tts_conf.generator_params.{k}": v for k, v in _TEXT_ENCODER.items()},
+        "tts_conf.generator_params.text_encoder_blocks": 4,
         "tts_conf.generator_params.decoder_channels": 256,
         "tts_conf.generator_params.posterior_encoder_layers": 8,
         **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
     },
 }
+# --tiny: no data-loader workers, no attention plots, as in the race.
+TINY_RUN = {"num_workers": 0, "num_att_plot": 0}
 # The recipe's LJSpeech options; the race's corpus is read with characters (g2p_en needs NLTK
 # data from the internet) and holds out 20 + 20 sentences.
 # Validation runs every epoch on VALID_SET, 4 of the 20 dev sentences: a few seconds, so that
 # epochs can be short without validation eating the budget.
 RECIPE_OPTIONS = ["--mini", "false", "--token_type", "char", "--g2p", "none", "--ngpu", "0", "--nj", "1",
-                  "--inference_nj", "1", "--test_sets", "eval1", "--local_data_opts", "--num_heldout 20",
-                  "--valid_set", "dev_small"]
+                  "--inference_nj", "1", "--test_sets", "eval1", "--valid_set", "dev_small"]
 TEST_SET = "eval1"
 VALID_SET, VALID_UTTERANCES = "dev_small", 4
 
@@ -147,25 +151,27 @@ def size_of(system, role):
     return "mel_prior" if system == "glow_mel" else "prior"
 
 
-def derive(system, role, overrides):
-    """A race config: the recipe's, with RACE_SIZE's cuts and the user's ``--set`` overrides."""
-    config = yaml.safe_load((CONF / SYSTEMS[system][role]).read_text())
-    for key, value in RACE_SIZE[size_of(system, role)].items():
+def derive(system, role, overrides, tiny=False):
+    """A race config: the recipe's, with RACE_SIZE's cuts and the user's ``--set`` overrides.
+
+    ``tiny``: the recipe's tiny configs as they are (a smoke run of the race, not a race).
+    """
+    name = SYSTEMS[system][role]
+    config = yaml.safe_load((CONF / (name.replace(".yaml", "_tiny.yaml") if tiny else name)).read_text())
+    for key, value in (TINY_RUN if tiny else RACE_SIZE[size_of(system, role)]).items():
         set_key(config, key, value)
     for key, value in overrides.get((system, role), []):
         set_key(config, key, value)
     return config
 
 
-def write_configs(recipe_dir, system, overrides, variant):
-    """conf/race/train_<system>[_<variant>]{_wavegan,}.yaml; the prior's WaveGAN settings are its WaveGAN's."""
+def write_configs(recipe_dir, system, overrides, variant, tiny=False):
+    """conf/race/train_<system>[_<variant>]{_wavegan,}.yaml (the prior gets its WaveGAN's settings at stage 7c)."""
     paths = {}
     out = recipe_dir / "conf/race"
     out.mkdir(parents=True, exist_ok=True)
     name = f"{system}_{variant}" if variant else system
-    configs = {role: derive(system, role, overrides) for role in ("wavegan", "tts") if role in SYSTEMS[system]}
-    if "wavegan" in configs:
-        configs["tts"]["tts_conf"]["wavegan_params"] = copy.deepcopy(configs["wavegan"]["tts_conf"]["generator_params"])
+    configs = {role: derive(system, role, overrides, tiny) for role in ("wavegan", "tts") if role in SYSTEMS[system]}
     for role, config in configs.items():
         tag = f"{system}_wavegan" if role == "wavegan" else name
         path = out / f"train_{tag}.yaml"
@@ -177,8 +183,9 @@ def write_configs(recipe_dir, system, overrides, variant):
 class Recipe:
     """A recipe dir in the work folder that runs the LJSpeech recipe on the race corpus."""
 
-    def __init__(self, work_dir: Path, corpus_root: Path):
+    def __init__(self, work_dir: Path, corpus_root: Path, held_out: int = 20):
         self.dir = work_dir / "tts1"
+        self.options = [*RECIPE_OPTIONS, "--local_data_opts", f"--num_heldout {held_out}"]
         self.dir.mkdir(parents=True, exist_ok=True)
         for name in ("run.sh", "local", "cmd.sh"):
             _link(RECIPE / name, self.dir / name)
@@ -203,7 +210,7 @@ class Recipe:
     def run(self, args, core=None, timeout=None, log=None):
         """``./run.sh ARGS`` on one core with one math thread; returns (exit status, seconds)."""
         env = race_env()
-        command = ["./run.sh", *RECIPE_OPTIONS, *args]
+        command = ["./run.sh", *self.options, *args]
         if timeout is not None:  # on the whole process group: the trainer too
             command = ["timeout", "--signal=TERM", f"{max(1, int(timeout))}s", *command]
         if core is not None:
@@ -233,12 +240,53 @@ def stopped_by_budget(status):
     return status == 124
 
 
-def train_to_budget(recipe, system, args, seconds, core, log):
-    """One training through stage 7 until done or ``seconds``; returns its record."""
+def train_to_budget(recipe, system, args, seconds, core, log, exp_dir):
+    """One training through stage 7 until done or ``seconds``, then its inference model; returns its record."""
+    started = time.time()
     status, elapsed = recipe.run(["--stage", "7", "--stop_stage", "7", *args], core=core, timeout=seconds, log=log)
     if status not in (0, 124):
         raise RuntimeError(f"{system}: stage 7 failed ({status}); see {log}")
-    return dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status))
+    record = dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status))
+    if stopped_by_budget(status):
+        epochs = average_last_epochs(exp_dir)
+        record.update(averaged_epochs=epochs,
+                      trained_seconds=(exp_dir / f"{epochs[-1]}epoch.pth").stat().st_mtime - started)
+    return record
+
+
+def average_last_epochs(exp_dir, count=AVERAGED):
+    """ESPnet's end of training for a run the budget stopped: ``train.total_count.ave.pth``.
+
+    ESPnet averages the checkpoints of the best epochs by ``train.total_count`` (the latest
+    ones) when max_epoch is reached; a run stopped by the budget never gets there. This is the
+    same average of the last ``count`` whole epochs (float tensors averaged, the others taken
+    from the last epoch), under the same names, so that stages 7b-8 read the recipe's default
+    model. A single checkpoint of a GAN in its first thousand steps is noisy: in the tuning,
+    two checkpoints of one WaveGAN run 8 minutes apart copy-synthesised at MCD 13.3 and 10.5.
+    """
+    import torch
+
+    epochs = []
+    for path in sorted(exp_dir.glob("*epoch.pth"), key=lambda p: -int(p.name[: -len("epoch.pth")])):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # cut short by the stop
+            continue
+        epochs.append((int(path.name[: -len("epoch.pth")]), state))
+        if len(epochs) == count:
+            break
+    if not epochs:
+        raise RuntimeError(f"{exp_dir}: no epoch finished within the budget; raise the budget")
+    numbers, states = zip(*reversed(epochs))
+    average = {k: sum(s[k] for s in states) / len(states) if states[-1][k].is_floating_point() else states[-1][k]
+               for k in states[-1]}
+    name = f"train.total_count.ave_{len(states)}best.pth"
+    torch.save(average, exp_dir / name)
+    link = exp_dir / "train.total_count.ave.pth"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(name)
+    return list(numbers)
 
 
 def extraction_seconds(log, start):
@@ -257,19 +305,12 @@ def extraction_seconds(log, start):
     return (stamps["Stage 7c:"] - stamps["Stage 7b: posterior"]).total_seconds()
 
 
-def checkpoint_age(exp_dir, started):
-    """Seconds of training in the checkpoint that will be used (``latest.pth``)."""
-    latest = exp_dir / "latest.pth"
-    if not latest.exists():
-        raise RuntimeError(f"{exp_dir}: no epoch finished within the budget (no latest.pth); raise the budget")
-    return latest.resolve().stat().st_mtime - started
-
 
 def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
     """Train, decode and score one system on one core; returns its record."""
     spec = SYSTEMS[system]
     budget = budget_seconds * spec["budget"]
-    configs = write_configs(recipe.dir, system, opts.overrides, variant)
+    configs = write_configs(recipe.dir, system, opts.overrides, variant, opts.tiny)
     name = f"{system}_{variant}" if variant else system
     log = log_dir / f"{name}.log"
     exp = recipe.dir / "exp"
@@ -281,7 +322,7 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
         # One experiment per WaveGAN config and budget: reruns and variants of the prior reuse it.
         digest = hashlib.sha1(json.dumps([vae_config, wavegan_budget], sort_keys=True).encode()).hexdigest()[:8]
         vae_tag = f"{system}_wavegan_{digest}"
-        common += ["--vae_config", str(configs["wavegan"]), "--vae_tag", vae_tag, "--vae_init_model", "latest.pth"]
+        common += ["--vae_config", str(configs["wavegan"]), "--vae_tag", vae_tag]
         vae_exp = exp / f"tts_{vae_tag}"
         vae_record_file = vae_exp / "race_training.json"
         previous = json.loads(vae_record_file.read_text()) if vae_record_file.is_file() else None
@@ -291,19 +332,16 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
             if vae_exp.exists():
                 shutil.rmtree(vae_exp)
             shutil.rmtree(recipe.dir / "dump/latents" / vae_tag, ignore_errors=True)
-            started = time.time()
-            wavegan = train_to_budget(recipe, system, [*common, "--train_tts", "false"], wavegan_budget, core, log)
-            wavegan.update(config=vae_config, budget_seconds=wavegan_budget, trained_seconds=checkpoint_age(vae_exp, started))
+            wavegan = train_to_budget(recipe, system, [*common, "--train_tts", "false"], wavegan_budget, core, log, vae_exp)
+            wavegan.update(config=vae_config, budget_seconds=wavegan_budget)
             vae_record_file.write_text(json.dumps(wavegan, indent=2) + "\n")
             record["wavegan"] = wavegan
         # Stage 7b (latent extraction) runs once per WaveGAN, at the start of the first prior
         # trained on it; a prior that finds the latents stored pays the recorded time too.
         extraction = record["wavegan"].get("extraction_seconds", 0.0)
         remaining = budget - record["wavegan"]["seconds"] - extraction
-        started = time.time()
         log_start = log.stat().st_size if log.exists() else 0
-        prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log)
-        prior["trained_seconds"] = checkpoint_age(exp / f"tts_{name}", started)
+        prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log, exp / f"tts_{name}")
         measured = extraction_seconds(log, log_start)
         if measured is not None and "extraction_seconds" not in record["wavegan"]:
             record["wavegan"]["extraction_seconds"] = measured
@@ -314,22 +352,21 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
         record["tts"] = prior
     else:
         common += ["--vae_config", ""]
-        started = time.time()
-        record["tts"] = train_to_budget(recipe, system, common, budget, core, log)
-        record["tts"]["trained_seconds"] = checkpoint_age(exp / f"tts_{name}", started)
+        record["tts"] = train_to_budget(recipe, system, common, budget, core, log, exp / f"tts_{name}")
     record["train_seconds"] = record.get("wavegan", {}).get("seconds", 0) + record["tts"]["seconds"]
     # Stages 8-9: decode and score the held-out sentences with the last checkpoint.
-    decode = ["--stage", "8", "--stop_stage", "9", "--inference_model", "latest.pth", "--score_opts", "--dnsmos true",
+    decode = ["--stage", "8", "--stop_stage", "9", "--score_opts", "--dnsmos true",
               *(["--inference_args", opts.inference_args] if opts.inference_args else [])]
     decode_dir = exp / f"tts_{name}"
-    shutil.rmtree(decode_dir / f"decode{_args_tag(opts.inference_args)}_latest", ignore_errors=True)
+    decode_tag = f"decode{_args_tag(opts.inference_args)}_train.total_count.ave"
+    shutil.rmtree(decode_dir / decode_tag, ignore_errors=True)
     status, record["decode_seconds"] = recipe.run([*decode, *common], core=core, log=log)
     if status:
         raise RuntimeError(f"{system}: decoding or scoring failed; see {log}")
-    scores = decode_dir / f"decode{_args_tag(opts.inference_args)}_latest" / TEST_SET / "scores"
+    scores = decode_dir / decode_tag / TEST_SET / "scores"
     record["scores"] = json.loads((scores / "summary.json").read_text())
     record["wav_scp"] = str(scores.parent / "wav/wav.scp")
-    record["params"] = parameter_counts(decode_dir / "latest.pth")
+    record["params"] = parameter_counts(decode_dir / "train.total_count.ave.pth")
     if "wavegan" in spec:
         record["copy_synthesis"] = copy_synthesis(recipe, vae_exp, core, log)
     return record
@@ -349,7 +386,7 @@ def copy_synthesis(recipe, vae_exp, core, log):
     pin = ["taskset", "-c", str(core)]
     with open(log, "a") as f:
         for args in (["espnet2_glow_wavegan.recipe.copy_synthesis", "--train_config", str(vae_exp / "config.yaml"),
-                      "--model_file", str(vae_exp / "latest.pth"), "--wav_scp", str(ref), "--out_dir", str(out)],
+                      "--model_file", str(vae_exp / "train.total_count.ave.pth"), "--wav_scp", str(ref), "--out_dir", str(out)],
                      ["espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref), "--gen_scp", str(out / "wav/wav.scp"),
                       "--out_dir", str(out / "scores"), "--dnsmos", "true"]):
             subprocess.run([*pin, *python, *args], env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
@@ -478,7 +515,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--budget_minutes", type=float, default=50.0, help="training time per system")
-    parser.add_argument("--wavegan_share", type=float, default=0.6,
+    parser.add_argument("--wavegan_share", type=float, default=0.75,
                         help="share of a two-stage system's budget spent on its WaveGAN (the rest: latents + prior)")
     parser.add_argument("--rounds", default=";".join(",".join(r) for r in ROUNDS),
                         help="systems per round, two per round (one per core), rounds separated by ';'")
@@ -487,6 +524,9 @@ def main(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SYSTEM.ROLE:KEY=VALUE")
     parser.add_argument("--variant", default="", help="suffix of this run's experiment names (with --set)")
     parser.add_argument("--sentences", type=int, default=260)
+    parser.add_argument("--held_out", type=int, default=20, help="sentences in dev and in eval1 each")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the recipe's tiny configs: a smoke run of the race itself (with --corpus corpora/mini_ljspeech)")
     parser.add_argument("--corpus", type=Path, help="an LJSpeech-layout corpus to race on instead of the generated one")
     parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks/work/quality_race")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
@@ -504,11 +544,11 @@ def main(argv=None):
     corpus_root = args.corpus or args.work_dir / "corpus"
     if args.corpus is None:
         race_corpus.build(corpus_root, args.sentences)
-    recipe = Recipe(args.work_dir, corpus_root.resolve())
+    recipe = Recipe(args.work_dir, corpus_root.resolve(), args.held_out)
     log_dir = args.work_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     first = rounds[0][0]
-    configs = write_configs(recipe.dir, first, args.overrides, args.variant)
+    configs = write_configs(recipe.dir, first, args.overrides, args.variant, args.tiny)
     print(f"stages 1-6 in {recipe.dir} (log: {log_dir}/data.log)", flush=True)
     data_stages = ["--train_config", str(configs["tts"]), "--vae_config", str(configs.get("wavegan", ""))]
     # Stage 1 checks every set's data dir: dev_small is made from dev after it.

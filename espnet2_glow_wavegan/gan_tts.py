@@ -12,16 +12,14 @@ Batch = Dict[str, Optional[torch.Tensor]]
 
 # Where a state-dict key that does not fit most likely comes from (first match), for the message.
 CONFIG_HINTS = (
-    ("generator.prior.flow.", "prior_params.flow_blocks or another flow_* setting"),
-    ("generator.prior.text_encoder.", "prior_params.text_encoder_* settings"),
-    ("generator.prior.duration_predictor.", "prior_params.duration_predictor_* settings"),
+    ("generator.prior.flow.", "prior_params.flow_conf"),
+    ("generator.prior.text_encoder.", "prior_params.text_encoder_conf"),
+    ("generator.prior.duration_predictor.", "prior_params.duration_predictor_conf"),
     ("generator.prior.", "prior_params (spks, spk_embed_dim, global_channels, mean_only)"),
-    ("generator.wavegan.decoder.", "wavegan_params.decoder_type or decoder_* settings"),
-    ("generator.wavegan.encoder.", "wavegan_params.encoder_* settings"),
-    ("generator.wavegan.", "wavegan_params (spks, spk_embed_dim, global_channels)"),
-    ("generator.decoder.", "generator_params.decoder_type or decoder_* settings"),
-    ("generator.encoder.", "generator_params.encoder_* settings"),
-    ("generator.", "generator_params (spks, spk_embed_dim, global_channels)"),
+    ("generator.wavegan.", "wavegan_params (the wavegan_vae experiment's generator_params)"),
+    ("generator.decoder.", "generator_params.decoder"),
+    ("generator.encoder.", "generator_params.encoder"),
+    ("generator.", "generator_params (latent_dim, spks, spk_embed_dim, global_channels)"),
     ("discriminator.", "discriminator_params or training_phase"),
 )
 

@@ -8,7 +8,8 @@ be in the registry before ``main()`` runs, and stock entry points never import
 a plugin. We therefore add the classes right after either task module finishes
 executing, through an import hook that the ``espnet2_glow_wavegan.pth`` file
 installs at interpreter start-up. Nothing here imports torch or espnet: the
-hook costs a dictionary look-up per import until ESPnet's task modules load.
+hook costs a dictionary look-up per import until ESPnet's task modules load. What
+it then changes in ESPnet is in :mod:`espnet2_glow_wavegan.espnet_patches`.
 
 Classes come from three places, all applied the same way:
 
@@ -67,7 +68,7 @@ def register(name: str, cls: Union[str, type], *, replace: bool = False) -> None
         for module_name in TASK_MODULES:
             module = sys.modules.get(module_name)
             if module is not None and hasattr(module, "tts_choices"):
-                _add_to_choices(module, key, cls, replace=replace)
+                _add(module, key, cls, replace=replace)
 
 
 def registered_names() -> Dict[str, str]:
@@ -129,8 +130,9 @@ def _load_entry_points() -> None:
         _registered[key] = ep.value
 
 
-def _add_to_choices(module, key: str, target: Union[str, type], replace: bool = False) -> None:
-    choices = module.tts_choices
+def _add(module, key: str, target: Union[str, type], replace: bool = False) -> None:
+    from espnet2_glow_wavegan import espnet_patches
+
     try:
         cls = _resolve(target)
     except Exception as e:  # a broken plugin must not break ESPnet itself
@@ -139,73 +141,18 @@ def _add_to_choices(module, key: str, target: Union[str, type], replace: bool = 
             key, _describe(target), module.__name__, type(e).__name__, e,
         )
         return
-    if choices.base_type is not None and not issubclass(cls, choices.base_type):
-        logging.warning(
-            "espnet2_glow_wavegan: '%s' (%s) is not a %s; not added to %s",
-            key, _describe(cls), choices.base_type.__name__, module.__name__,
-        )
-        return
-    existing = choices.classes.get(key)
-    if existing is not None and existing is not cls and not replace:
-        # Never shadow one of ESPnet's own models (vits, jets, ...).
-        logging.warning(
-            "espnet2_glow_wavegan: '%s' already names %s in %s; not replaced by %s",
-            key, _describe(existing), module.__name__, _describe(cls),
-        )
-        return
-    choices.classes[key] = cls
+    espnet_patches.add_to_choices(module, key, cls, replace=replace)
 
 
 def _register_all_into(module) -> None:
+    """Apply the ESPnet patches to a task module that has just loaded (espnet2_glow_wavegan.espnet_patches)."""
+    from espnet2_glow_wavegan import espnet_patches
+
     with _lock:
         _load_entry_points()
         for key, target in list(_registered.items()):
-            _add_to_choices(module, key, target)
-        _hand_token_list_to_models(module)
-
-
-# ESPnet's task classes in the task modules, whose build_model gets the token list.
-TASK_CLASSES = ("GANTTSTask", "TTSTask")
-
-
-def _hand_token_list_to_models(module) -> None:
-    """Make the task's ``build_model`` give a built model the task's token list.
-
-    ESPnet passes a TTS model only the vocabulary size; a model with a
-    ``set_token_list(tokens)`` method (ours) also learns which ids are which symbol,
-    e.g. to refuse text with nothing to speak. Training and ``Text2Speech`` both build
-    models through ``build_model``; other models are left as they are.
-    """
-    for name in TASK_CLASSES:
-        task = getattr(module, name, None)
-        if task is None or "build_model" not in vars(task) or getattr(task.build_model, "_hands_token_list", False):
-            continue
-        build = task.build_model.__func__
-
-        def build_model(cls, args, _build=build):
-            model = _build(cls, args)
-            _warn_amp_without_cuda(args)
-            tts = getattr(model, "tts", None)
-            token_list = getattr(args, "token_list", None)
-            if hasattr(tts, "set_token_list") and isinstance(token_list, (list, tuple)):
-                tts.set_token_list(list(token_list))
-            return model
-
-        build_model._hands_token_list = True
-        build_model.__doc__ = build.__doc__
-        task.build_model = classmethod(build_model)
-
-
-def _warn_amp_without_cuda(args) -> None:
-    """ESPnet's ``use_amp`` is CUDA's autocast and GradScaler: without CUDA it does nothing, silently."""
-    if getattr(args, "use_amp", False) and not getattr(args, "collect_stats", False):
-        import torch
-
-        if not torch.cuda.is_available():
-            logging.warning(
-                "use_amp: true has no effect here: ESPnet's mixed precision (torch.cuda.amp autocast and "
-                "GradScaler) needs CUDA, and this machine has none; training runs in float32"
-            )
+            _add(module, key, target)
+        espnet_patches.wrap_build_model(module)
 
 
 class _RegisteringLoader(importlib.abc.Loader):

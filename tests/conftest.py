@@ -86,34 +86,74 @@ def tts_conf(name: str, recipe: str = "ljspeech") -> dict:
 
 
 def tiny_config(model: str, decoder: str = "hifigan") -> str:
-    """File name of a tiny recipe config: ``model`` wavegan_vae or glow_wavegan, ``decoder`` hifigan or istft."""
-    return f"train_{model}_tiny.yaml" if decoder == "hifigan" else f"train_{model}_{decoder}_tiny.yaml"
+    """File name of a tiny recipe config: ``model`` wavegan_vae or glow_wavegan, ``decoder`` hifigan or istft.
+
+    The prior's config is the same for both decoders (its WaveGAN settings come from the WaveGAN's).
+    """
+    return f"train_{model}_tiny.yaml" if decoder == "hifigan" or model == "glow_wavegan" else f"train_{model}_{decoder}_tiny.yaml"
 
 
-def tiny_wavegan_vae(recipe: str = "ljspeech", decoder: str = "hifigan", **generator_overrides):
-    """The recipe's tiny ``wavegan_vae`` (seed 0; ``decoder`` hifigan or istft), generator settings overridden."""
+def merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in, nested dicts key by key (e.g. ``decoder={"conf": {...}}``)."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def tiny_generator_params(recipe: str = "ljspeech", decoder: str = "hifigan", decoder_conf=None, **overrides) -> dict:
+    """``generator_params`` of the recipe's tiny WaveGAN config (``decoder`` hifigan or istft), with
+    top-level ``overrides`` and the decoder's settings overridden by ``decoder_conf``."""
+    params = merged(tts_conf(tiny_config("wavegan_vae", decoder), recipe)["generator_params"], overrides)
+    return merged(params, {"decoder": {"conf": decoder_conf}}) if decoder_conf else params
+
+
+def tiny_wavegan_vae(recipe: str = "ljspeech", decoder: str = "hifigan", generator_params=None, **overrides):
+    """The recipe's tiny ``wavegan_vae`` (seed 0; ``decoder`` hifigan or istft), generator settings
+    overridden (as :func:`tiny_generator_params`) or given whole (``generator_params``)."""
     from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
 
     conf = tts_conf(tiny_config("wavegan_vae", decoder), recipe)
-    conf["generator_params"].update(generator_overrides)
+    conf["generator_params"] = generator_params or tiny_generator_params(recipe, decoder, **overrides)
     torch.manual_seed(0)
     return WaveGANVAE(idim=20, odim=1, **conf)
 
 
+def wavegan_vae_settings(recipe: str = "ljspeech", decoder: str = "hifigan", training_phase: str = "prior") -> dict:
+    """What the recipe's stage 7c passes a glow_wavegan from its tiny WaveGAN: wavegan_params (and
+    for the joint phase, whose discriminator starts from the WaveGAN's, discriminator_params)."""
+    vae = tts_conf(tiny_config("wavegan_vae", decoder), recipe)
+    settings = dict(wavegan_params=vae["generator_params"])
+    if training_phase == "joint":
+        settings["discriminator_params"] = vae["discriminator_params"]
+    return settings
+
+
 def tiny_glow_wavegan(recipe: str = "ljspeech", prior_params=None, decoder: str = "hifigan", **overrides):
     """The recipe's tiny ``glow_wavegan`` (seed 0; ``decoder`` hifigan or istft), trained from
-    waveform batches unless ``speech_input`` says otherwise, with its WaveGAN taken from
-    :func:`tiny_wavegan_vae` as ``--init_param`` does (so training passes the WaveGAN check)."""
+    waveform batches unless ``speech_input`` says otherwise, over the WaveGAN of
+    :func:`tiny_wavegan_vae`: its settings as the recipe's stage 7c passes them, its weights as
+    ``--init_param`` loads them (so training passes the WaveGAN check)."""
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
 
     conf = tts_conf(tiny_config("glow_wavegan", decoder), recipe)
     conf.update(dict(speech_input="waveform"), **overrides)
-    conf["prior_params"].update(prior_params or {})
+    for key, value in wavegan_vae_settings(recipe, decoder, conf.get("training_phase")).items():
+        conf.setdefault(key, value)
+    conf["prior_params"] = merged(conf["prior_params"], prior_params or {})
     torch.manual_seed(0)
     model = GlowWaveGAN(idim=20, odim=1, **conf)
-    vae = tiny_wavegan_vae(recipe, decoder, **conf["wavegan_params"])
+    vae = tiny_wavegan_vae(recipe, decoder, generator_params=conf["wavegan_params"])
     model.generator.wavegan.load_state_dict(vae.generator.state_dict())
     return model
+
+
+def wavegan_settings(wavegan_exp: Path, joint: bool = False) -> list:
+    """``--tts_conf wavegan_params=...`` (and discriminator_params for ``joint``) from a wavegan_vae
+    experiment, for a stock ``gan_tts_train`` of glow_wavegan, as the recipe's stage 7c passes them."""
+    from espnet2_glow_wavegan.recipe.vae_settings import tts_conf_options
+
+    return tts_conf_options(wavegan_exp / "config.yaml", discriminator=joint)
 
 
 def mel_losses_overfitting(model, data, steps: int = 150):

@@ -61,7 +61,7 @@ def test_optimized_inference_matches_the_unoptimized_model():
         model.optimize_for_inference(tile_elements=1)
         after = synthesize(model, text, durations)
     assert not any(n.endswith("weight_v") for n, _ in model.generator.wavegan.decoder.named_parameters())
-    assert model.generator.wavegan.synthesis_tile_elements == 1
+    assert model.generator.wavegan.decoder.synthesis_tile_elements == 1
     # Folding weight norm and decoding in tiles change only float rounding.
     assert torch.allclose(before, after, atol=1e-5, rtol=1e-4), (before - after).abs().max()
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
-from conftest import tiny_glow_wavegan, tiny_wavegan_vae, tts_conf
+from conftest import tiny_generator_params, tiny_glow_wavegan, tiny_wavegan_vae, tts_conf, wavegan_vae_settings
 from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
 
 def batch():
@@ -80,6 +80,7 @@ def untrained_glow(**overrides):
     """A tiny glow_wavegan as the GAN task builds it, before any --init_param."""
     conf = tts_conf("train_glow_wavegan_tiny.yaml")
     conf.update(dict(speech_input="waveform"), **overrides)
+    conf.update(wavegan_vae_settings(training_phase=conf.get("training_phase")))
     wrapper = torch.nn.Module()  # stands for ESPnetGANTTSModel: the TTS under "tts"
     wrapper.tts = GlowWaveGAN(idim=20, odim=1, **conf)
     return wrapper
@@ -116,10 +117,10 @@ def test_training_refuses_a_wavegan_that_was_not_loaded():
 def test_training_refuses_a_wavegan_of_other_settings_with_the_same_shapes(tmp_path):
     """Other dilations load without a shape error, and would silently make another latent."""
     torch.manual_seed(1)
-    checkpoint = espnet_checkpoint(tiny_wavegan_vae(decoder_resblock_dilations=[[1, 2]]), tmp_path / "wavegan.pth")
+    checkpoint = espnet_checkpoint(tiny_wavegan_vae(decoder_conf=dict(resblock_dilations=[[1, 2]])), tmp_path / "wavegan.pth")
     model = untrained_glow()
     load_pretrained_model(f"{checkpoint}:tts.generator:tts.generator.wavegan", model, False)
-    with pytest.raises(ValueError, match=r"decoder_resblock_dilations: \[\[1, 2\]\] in the WaveGAN, \[\[1, 3\]\] in wavegan_params"):
+    with pytest.raises(ValueError, match=r"decoder.conf.resblock_dilations: \[\[1, 2\]\] in the WaveGAN, \[\[1, 3\]\] in wavegan_params"):
         model.tts(**batch(), forward_generator=True)
 
 
@@ -179,7 +180,7 @@ def test_bad_configuration_is_reported():
     with pytest.raises(ValueError, match="training_phase"):
         tiny_glow_wavegan(training_phase="both")
     conf = tts_conf("train_glow_wavegan_tiny.yaml")
-    conf["wavegan_params"].update(spks=3, global_channels=8)
+    conf["wavegan_params"] = tiny_generator_params(spks=3, global_channels=8)
     with pytest.raises(ValueError, match="prior_params"):
         GlowWaveGAN(idim=20, odim=1, **conf)
 
@@ -264,7 +265,7 @@ def test_teacher_forced_durations_are_the_mas_durations_of_the_reference():
 
 
 def test_joint_phase_draws_its_latents_without_dropout():
-    model = tiny_glow_wavegan(training_phase="joint", prior_params=dict(flow_dropout_rate=0.5)).train()
+    model = tiny_glow_wavegan(training_phase="joint", prior_params=dict(flow_conf=dict(dropout_rate=0.5))).train()
     data = batch()
     prior = model.generator.prior
     with torch.no_grad():

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import LJ_CONF, run_python
+from conftest import LJ_CONF, run_python, wavegan_settings
 
 # Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
 pytestmark = pytest.mark.slow
@@ -47,7 +47,8 @@ def lj_glow(lj_wavegan):
     run_python(
         ["-m", "espnet2.bin.gan_tts_train", "--config", str(LJ_CONF / "train_glow_wavegan_tiny.yaml"),
          "--use_preprocessor", "true", "--token_type", "char", "--token_list", str(root / "tokens.txt"),
-         *data, "--output_dir", str(exp), "--init_param", INIT_PARAM.format(model=wavegan_exp / "2epoch.pth")],
+         *data, "--output_dir", str(exp), "--init_param", INIT_PARAM.format(model=wavegan_exp / "2epoch.pth"),
+         *wavegan_settings(wavegan_exp)],
         cwd=root,
     )
     return root, wavegan_exp, exp
@@ -205,15 +206,15 @@ def test_stock_text2speech_refuses_weights_of_another_config(lj_glow, python_run
 
     _, _, exp = lj_glow
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    assert config["tts_conf"]["prior_params"]["flow_blocks"] == 2
-    config["tts_conf"]["prior_params"]["flow_blocks"] = flow_blocks
+    assert config["tts_conf"]["prior_params"]["flow_conf"]["blocks"] == 2
+    config["tts_conf"]["prior_params"]["flow_conf"]["blocks"] = flow_blocks
     edited = tmp_path / "config.yaml"
     edited.write_text(yaml.safe_dump(config))
     script = f"from espnet2.bin.tts_inference import Text2Speech; Text2Speech(train_config={str(edited)!r}, " \
              f"model_file={str(exp / '2epoch.pth')!r})"
     proc = python_run(["-c", script], check=False)
     assert proc.returncode != 0
-    assert "do not fit this GlowWaveGAN config" in proc.stderr and "prior_params.flow_blocks" in proc.stderr
+    assert "do not fit this GlowWaveGAN config" in proc.stderr and "prior_params.flow_conf" in proc.stderr
 
 
 def test_tts_inference_cli_names_failed_utterances_and_can_skip_them(lj_glow, tmp_path):

@@ -1,4 +1,4 @@
-"""encoder_type mel: the paper's inner-GAN (mel vocoder) and Glow-TTS over the mel, with no new model class."""
+"""encoder type mel: the paper's inner-GAN (mel vocoder) and Glow-TTS over the mel, with no new model class."""
 
 import pytest
 import torch
@@ -20,8 +20,8 @@ def test_the_inner_gan_reads_espnets_log_mel(recipe):
     vocoder's input, frame for frame, for each item of a padded batch as for the item alone."""
     model = inner_gan(recipe).eval()
     gen = model.generator
-    mel_params = tts_conf("train_inner_gan_tiny.yaml", recipe)["generator_params"]["mel_params"]
-    fbank = LogMelFbank(**mel_params, hop_length=HOP[recipe])
+    mel = tts_conf("train_inner_gan_tiny.yaml", recipe)["generator_params"]["encoder"]["conf"]  # hop_length included
+    fbank = LogMelFbank(**mel, n_mels=80)
     lengths = torch.tensor([HOP[recipe] * 40 + 17, HOP[recipe] * 23])
     torch.manual_seed(1)
     speech = torch.randn(2, int(lengths.max())) * 0.1
@@ -52,6 +52,7 @@ def test_glow_tts_over_the_mel_trains_from_stored_mels():
     """Glow-TTS + inner-GAN: the prior models the mel; the extraction stage stores it like a latent."""
     vae = inner_gan()
     conf = tts_conf("train_glow_mel_tiny.yaml")
+    conf["wavegan_params"] = tts_conf("train_inner_gan_tiny.yaml")["generator_params"]  # as stage 7c passes them
     torch.manual_seed(0)
     model = GlowWaveGAN(idim=20, odim=1, **conf)
     model.generator.wavegan.load_state_dict(vae.generator.state_dict())

@@ -8,15 +8,16 @@ filterbank's 1e-10 floor rounding to 0), so the model side is tested here under
 autocast and GradScaler pointed at the CPU.
 """
 
-import copy
+import contextlib
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 import torch
 
-from conftest import LJ_CONF, REPO, data_args, run_python, tiny_glow_wavegan, tiny_wavegan_vae, tts_conf
+from conftest import LJ_CONF, REPO, data_args, run_python, tiny_glow_wavegan, tiny_wavegan_vae, tts_conf, wavegan_settings
 from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
 
 HOP = 256
@@ -89,9 +90,11 @@ def test_a_training_step_under_autocast_is_finite_and_close_to_float32(name, dty
     may move by 3% (float16) / 8% (bfloat16) of its size plus a small absolute slack for terms
     near 0 (the MLE, the adversarial losses of an untrained discriminator).
     """
+    torch.manual_seed(0)
     reference = without_dropout(MODELS[name]())
+    torch.manual_seed(0)
+    low = without_dropout(MODELS[name]())  # built twice: weight-normed modules cannot be deep-copied
     data = batch(reference)
-    low = copy.deepcopy(reference)  # before the first step: the same ActNorm initialisation
     expected = turn_losses(reference, data)
     got = turn_losses(low, data, dtype)
     relative, slack = (0.03, 0.02) if dtype == torch.float16 else (0.08, 0.05)
@@ -160,7 +163,7 @@ def test_espnets_grad_scaler_steps_both_turns(name):
         for o in optims:
             o.zero_grad()
     if name.startswith("glow_prior"):
-        assert float(model.discriminator.unused.abs().sum()) == 0.0  # zero gradients leave it at 0
+        assert float(model.discriminator.unused.detach().abs().sum()) == 0.0  # zero gradients leave it at 0
 
 
 def test_a_non_finite_loss_under_autocast_is_a_skipped_turn_until_too_many_in_a_row(caplog):
@@ -185,16 +188,32 @@ class HostReadError(AssertionError):
     pass
 
 
+# Reads the model's code does not own, by (file, function) of the reading frame, and why they stay.
+FOREIGN_HOST_READS = {
+    # ESPnet's layer drop draws its probabilities with torch.empty(): a host tensor on any device.
+    ("espnet/nets/pytorch_backend/transformer/repeat.py", "forward"): "host-side draw",
+    # Vocos' ISTFT asserts that its window envelope is positive: one wait per iSTFT decoder step
+    # on a GPU (docs/gpu.md).
+    ("vocos/spectral_ops.py", "forward"): "vocos ISTFT envelope assert",
+}
+
+
+def foreign_read(frame) -> bool:
+    code = frame.f_code
+    return any(code.co_filename.endswith(path) and code.co_name == name for path, name in FOREIGN_HOST_READS)
+
+
 @pytest.fixture
 def no_host_reads(monkeypatch):
-    """Make every Python-level read of a tensor's value raise (what stalls a GPU step)."""
-    state = {"allowed": 0}
+    """Inside ``with no_host_reads.forbidden():`` every Python-level read of a tensor's value raises
+    (what stalls a GPU step), except in functions wrapped with ``no_host_reads.allowed``."""
+    state = {"allowed": 1}
 
     def guard(name):
         original = getattr(torch.Tensor, name)
 
         def guarded(self, *args, **kwargs):
-            if not state["allowed"]:
+            if not state["allowed"] and not foreign_read(sys._getframe(1)):
                 raise HostReadError(f"Tensor.{name} in a training step")
             return original(self, *args, **kwargs)
 
@@ -213,7 +232,15 @@ def no_host_reads(monkeypatch):
 
         return call
 
-    return allowed
+    @contextlib.contextmanager
+    def forbidden():
+        state["allowed"] -= 1
+        try:
+            yield
+        finally:
+            state["allowed"] += 1
+
+    return types.SimpleNamespace(allowed=allowed, forbidden=forbidden)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -221,18 +248,17 @@ def test_training_turns_read_nothing_back_from_the_device(name, no_host_reads, m
     """Both turns' computations, as the trainer runs them, without reading a tensor back to the host;
     the exceptions: ESPnet's monotonic alignment search, which runs on the CPU (as in VITS), and the
     one finite-loss check at the end of a turn (where ESPnet's reporter reads every statistic anyway)."""
+    import espnet2_glow_wavegan.gan_tts as gan_tts
     import espnet2_glow_wavegan.glow.prior as prior
 
     model = MODELS[name]()
     data = batch(model)
     model(**data, forward_generator=False)  # first turn: ActNorm's data-dependent initialisation, the WaveGAN check
-    monkeypatch.setattr(prior, "maximum_path", no_host_reads(prior.maximum_path))
+    monkeypatch.setattr(prior, "maximum_path", no_host_reads.allowed(prior.maximum_path))
+    monkeypatch.setattr(gan_tts, "check_finite", no_host_reads.allowed(gan_tts.check_finite))
     for forward_generator in (False, True):
-        if forward_generator:
-            loss, stats = model._generator_turn(data)
-        else:
-            loss, stats = model._discriminator_turn(data)
-        loss.backward()
+        with no_host_reads.forbidden():
+            model(**data, forward_generator=forward_generator)["loss"].backward()
 
 
 def test_actnorm_knows_it_is_initialised_without_reading_its_buffer():
@@ -276,13 +302,17 @@ def test_prior_phase_trains_with_espnets_amp_path_on_the_cpu(lj_wavegan, tmp_pat
         import sys, torch
         import espnet2.train.gan_trainer as gan_trainer, espnet2.train.trainer as trainer
         gan_trainer.autocast = lambda enabled=True: torch.autocast("cpu", dtype=torch.float16, enabled=enabled)
-        trainer.GradScaler = lambda *args, **kwargs: torch.amp.GradScaler("cpu")
+        class CPUGradScaler(torch.cuda.amp.GradScaler):  # ESPnet type-checks against the CUDA class
+            def __init__(self, *args, **kwargs):
+                torch.amp.GradScaler.__init__(self, "cpu")
+        trainer.GradScaler = CPUGradScaler
         from espnet2.bin.gan_tts_train import main
         main(sys.argv[1:])
     """)
     out = tmp_path / "exp"
     proc = run_python(["-c", runner, *train_args(root, out, "--use_amp", "true", "--init_param",
-                                                 f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan")],
+                                                 f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan",
+                                                 *wavegan_settings(wavegan_exp))],
                       cwd=root, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     log = proc.stderr
@@ -294,7 +324,8 @@ def test_use_amp_without_cuda_says_so_once(lj_wavegan, tmp_path):
     root, wavegan_exp, _, _ = lj_wavegan
     proc = run_python(["-m", "espnet2.bin.gan_tts_train",
                        *train_args(root, tmp_path / "exp", "--use_amp", "true", "--init_param",
-                                   f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan")], cwd=root)
+                                   f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan",
+                                   *wavegan_settings(wavegan_exp))], cwd=root)
     assert proc.stderr.count("use_amp: true has no effect here") == 1
     assert (tmp_path / "exp" / "1epoch.pth").exists()
 

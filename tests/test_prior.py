@@ -13,8 +13,8 @@ from espnet2_glow_wavegan.glow.prior import (
 def tiny_prior(**kw):
     torch.manual_seed(0)
     return FlowPrior(
-        vocabs=20, latent_dim=16, hidden_channels=32, text_encoder_blocks=2, text_encoder_ffn_expand=2,
-        duration_predictor_channels=32, flow_blocks=2, flow_hidden_channels=32, flow_layers=2, **kw,
+        vocabs=20, latent_dim=16, text_encoder_conf=dict(attention_dim=32, blocks=2, linear_units=64),
+        duration_predictor_conf=dict(n_chans=32), flow_conf=dict(blocks=2, hidden_channels=32, layers=2), **kw,
     )
 
 
@@ -178,7 +178,7 @@ def test_a_paragraph_is_encoded_in_windows_at_synthesis_and_a_sentence_whole():
     torch.manual_seed(0)
     prior = tiny_prior(synthesis_window_tokens=8, synthesis_window_context=4).eval()
     seen = []
-    prior.text_encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].size(1)))
+    prior.text_encoder.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].size(1)))
     sentence, paragraph = torch.randint(1, 10, (1, 16)), torch.randint(1, 10, (1, 45))
     with torch.no_grad():
         h, mask = prior.text_states(sentence, torch.tensor([16]))

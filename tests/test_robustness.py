@@ -93,8 +93,8 @@ def test_weights_of_another_config_are_refused_by_the_model_itself():
     state = {f"tts.{k}": v for k, v in trained.state_dict().items()}
     for blocks in (1, 3):  # the tiny config has 2 flow blocks
         other = torch.nn.Module()
-        other.tts = tiny_glow_wavegan(prior_params=dict(flow_blocks=blocks))
-        with pytest.raises(ValueError, match=r"do not fit .*prior_params.flow_blocks"):
+        other.tts = tiny_glow_wavegan(prior_params=dict(flow_conf=dict(blocks=blocks)))
+        with pytest.raises(ValueError, match=r"do not fit .*prior_params.flow_conf"):
             other.load_state_dict(state, strict=False)
     same = torch.nn.Module()
     same.tts = tiny_glow_wavegan()
@@ -181,6 +181,7 @@ def test_safe_text2speech_rejects_a_model_file_of_another_config(lj_wavegan, tmp
     config = yaml.safe_load((wavegan_exp / "config.yaml").read_text())
     config.update(yaml.safe_load((REPO / "egs2/ljspeech/tts1/conf/tuning/train_glow_wavegan_tiny.yaml").read_text()))
     config["token_list"] = yaml.safe_load((wavegan_exp / "config.yaml").read_text())["token_list"]
+    config["tts_conf"]["wavegan_params"] = yaml.safe_load((wavegan_exp / "config.yaml").read_text())["tts_conf"]["generator_params"]
     other = tmp_path / "config.yaml"
     other.write_text(yaml.safe_dump(config))
     with pytest.raises(ModelFileError, match="does not match its config"):

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import LJ_CONF, data_args, tiny_glow_wavegan, tiny_wavegan_vae
+from conftest import LJ_CONF, data_args, tiny_glow_wavegan, tiny_wavegan_vae, wavegan_settings
 
 
 def test_kl_and_flow_terms_stay_finite_on_silence_and_long_input():
@@ -108,7 +108,8 @@ def test_two_process_ddp_training(lj_wavegan, tmp_path, config, extra):
     root, wavegan_exp, _, _ = lj_wavegan
     out = tmp_path / "exp"
     if "glow" in config:
-        extra = extra + ["--init_param", f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan"]
+        extra = extra + ["--init_param", f"{wavegan_exp / '2epoch.pth'}:tts.generator:tts.generator.wavegan",
+                         *wavegan_settings(wavegan_exp, joint="training_phase=joint" in extra)]
     dist = ["--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_world_size", "2",
             "--dist_backend", "gloo", "--dist_init_method", f"tcp://127.0.0.1:{free_port()}", "--max_epoch", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}

@@ -2,7 +2,8 @@
 
 ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
 only to the model classes it knows (VITS). This wrapper runs ESPnet's own
-``main`` unchanged, except that for a ``glow_wavegan`` model those two options, when
+``main`` unchanged (with the two classes of :mod:`espnet2_glow_wavegan.espnet_patches`
+in the place of its ``Text2Speech`` and ``TTSTask``), except that for a ``glow_wavegan`` model those two options, when
 given (on the command line or in ``--config``), set its ``noise_scale`` and
 ``length_scale`` (left out, the model's own ``tts_conf`` defaults apply), the model file is read with
 weights-only unpickling before ESPnet loads it (see espnet2_glow_wavegan.safe_load),
@@ -30,7 +31,6 @@ import argparse
 import functools
 import logging
 import sys
-import time
 from pathlib import Path
 
 import espnet2_glow_wavegan.registry as registry  # importing the package installs the hook
@@ -149,95 +149,12 @@ def main(cmd=None):
     output_dir.add_argument("--output_dir")
     output_dir = output_dir.parse_known_args(cmd)[0].output_dir
     registry.install_import_hook()
-    import espnet2.bin.tts_inference as tts_inference
-    import torch
-    from espnet2.text.cleaner import TextCleaner
+    from espnet2_glow_wavegan.espnet_patches import SynthesisRun, run_espnet_inference
 
-    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-    from espnet2_glow_wavegan.safe_load import check_model_file
-    from espnet2_glow_wavegan.text_checks import warn_if_transliterated
-
-    failed = {}
-    cmd = _set_aside_empty_texts(cmd, output_dir or ".", own_args.on_error, failed)
-    knobs = explicit_synthesis_knobs(cmd)
-
-    class Text2Speech(tts_inference.Text2Speech):
-        latest = None  # the instance ESPnet's inference() made (it makes one)
-
-        def __init__(self, *args, **kwargs):
-            if kwargs.get("model_file") is not None:
-                check_model_file(kwargs["model_file"])  # weights-only read before ESPnet unpickles it
-            super().__init__(*args, **kwargs)
-            if isinstance(self.tts, GlowWaveGAN):
-                self.decode_conf.update(knobs)
-            optimize_for_synthesis(self.tts, own_args.optimize_for_inference)
-            self.ready = None
-            Text2Speech.latest = self
-
-        def synthesize(self, *args, **kwargs):
-            # Per-utterance real-time factor, in a line that stage 9 reads back; on a GPU the
-            # clock stops when the device has finished, not when the work is queued.
-            synchronize = torch.cuda.synchronize if self.device != "cpu" and torch.cuda.is_available() else (lambda: None)
-            synchronize()
-            start = time.perf_counter()
-            out = super().__call__(*args, **kwargs)
-            synchronize()
-            elapsed = time.perf_counter() - start
-            samples = int(out["wav"].numel()) if out.get("wav") is not None else 0
-            if samples:
-                logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({samples} samples at {self.fs} Hz in {elapsed:.4f} s)")
-            return out
-
-        def __call__(self, *args, **kwargs):
-            if self.ready is not None:  # synthesised under its key by the data iterator below
-                out, self.ready = self.ready, None
-                return out
-            return self.synthesize(*args, **kwargs)
-
-    def synthesised_under_their_keys(loader):
-        """ESPnet's data iterator, each utterance synthesised as it comes, so that a failure has a key."""
-        for keys, batch in loader:
-            t2s = Text2Speech.latest
-            single = {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}  # as ESPnet's loop does
-            try:
-                t2s.ready = t2s.synthesize(**single)
-            except Exception as e:
-                reason = f"{type(e).__name__}: {e}"
-                if own_args.on_error == "stop":
-                    raise SystemExit(f"ERROR: utterance {keys[0]}: {reason} (--on_error skip synthesises the others)")
-                logging.error(f"utterance {keys[0]} skipped: {reason}")
-                failed[keys[0]] = reason
-                continue
-            yield keys, batch
-
-    class TTSTask(tts_inference.TTSTask):
-        @classmethod
-        def build_streaming_iterator(cls, *args, **kwargs):
-            return synthesised_under_their_keys(super().build_streaming_iterator(*args, **kwargs))
-
-        @classmethod
-        def build_preprocess_fn(cls, args, train):
-            preprocess = super().build_preprocess_fn(args, train)
-            cleaner = TextCleaner(getattr(args, "cleaner", None))
-
-            def checked(uid, data):
-                if isinstance(data.get("text"), str):
-                    warn_if_transliterated(uid, data["text"], cleaner(data["text"]))
-                try:
-                    return preprocess(uid, data)
-                except Exception as e:
-                    raise SystemExit(f"ERROR: utterance {uid}: the text front end failed: {type(e).__name__}: {e}")
-
-            return checked
-
-    # inference() and Text2Speech.from_pretrained() look these up in the module.
-    tts_inference.Text2Speech = Text2Speech
-    tts_inference.TTSTask = TTSTask
-    tts_inference.main(cmd)
-    if failed:
-        listing = Path(output_dir or ".") / "failed_utts"
-        listing.write_text("".join(f"{key} {reason}\n" for key, reason in sorted(failed.items())), encoding="utf-8")
-        raise SystemExit(f"ERROR: {len(failed)} utterance(s) could not be synthesised; keys and reasons in {listing}")
+    run = SynthesisRun(optimize=own_args.optimize_for_inference, on_error=own_args.on_error)
+    cmd = _set_aside_empty_texts(cmd, output_dir or ".", own_args.on_error, run.failed)
+    run.knobs = explicit_synthesis_knobs(cmd)
+    run_espnet_inference(cmd, run, output_dir or ".")
 
 
 if __name__ == "__main__":

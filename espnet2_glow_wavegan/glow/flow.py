@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import torch
 import torch.distributed as dist
 from espnet2.gan_tts.wavenet import WaveNet
+from typeguard import typechecked
 
 from espnet2_glow_wavegan.utils import float32
 
@@ -192,6 +193,7 @@ class GlowFlow(torch.nn.Module):
     enters every coupling network.
     """
 
+    @typechecked
     def __init__(
         self,
         channels: int,
@@ -206,6 +208,18 @@ class GlowFlow(torch.nn.Module):
         global_channels: int = -1,
         use_weight_norm: bool = True,
     ):
+        """Initialize GlowFlow.
+
+        Args:
+            channels: Latent channels (set by the prior: the WaveGAN's latent_dim).
+            blocks: Flow steps, each ActNorm, invertible 1x1 convolution, affine coupling.
+            squeeze_factor: Frames folded into channels before the steps.
+            group_size: Channels per group of the invertible 1x1 convolution.
+            hidden_channels, kernel_size, dilation_rate, layers, dropout_rate: The coupling
+                networks' WaveNet.
+            global_channels: Speaker condition channels (set by the prior; -1: none).
+            use_weight_norm: Weight norm in the coupling networks (training).
+        """
         super().__init__()
         self.squeeze_factor = squeeze_factor
         folded = channels * squeeze_factor

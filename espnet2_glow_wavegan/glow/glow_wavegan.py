@@ -10,6 +10,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
 from espnet2_glow_wavegan.glow.prior import FlowPrior
+from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
@@ -32,9 +33,21 @@ class GlowWaveGANGenerator(torch.nn.Module):
 
     def __init__(self, vocabs: int, wavegan_params: Dict[str, Any], prior_params: Dict[str, Any]):
         super().__init__()
-        self.wavegan = WaveGANGenerator(**wavegan_params)
-        self.prior = FlowPrior(vocabs=vocabs, latent_dim=self.wavegan.latent_dim, **prior_params)
+        self.wavegan = WaveGANGenerator(**composed_generator_params(wavegan_params, "wavegan_params"))
+        self.prior = FlowPrior(vocabs=vocabs, latent_dim=self.wavegan.latent_dim,
+                               **composed_prior_params(prior_params))
         self.upsample_factor = self.wavegan.upsample_factor
+
+
+def flat_settings(settings: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """``{"decoder": {"conf": {"channels": 32}}}`` -> ``{"decoder.conf.channels": 32}``."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def check_synthesis_knobs(noise_scale: float, length_scale: float, max_output_seconds: float) -> None:
@@ -94,7 +107,7 @@ class GlowWaveGAN(WaveformGANTTS):
         idim: int,
         odim: int,
         sampling_rate: int = 22050,
-        wavegan_params: Dict[str, Any] = {},
+        wavegan_params: Optional[Dict[str, Any]] = None,
         prior_params: Dict[str, Any] = {},
         discriminator_params: Dict[str, Any] = DEFAULT_DISCRIMINATOR_PARAMS,
         training_phase: str = "prior",
@@ -117,11 +130,14 @@ class GlowWaveGAN(WaveformGANTTS):
             idim: Vocabulary size.
             odim: Feature dimension from the task (1: raw waveform, no feature extractor).
             sampling_rate: Output sampling rate (``fs``).
-            wavegan_params: :class:`WaveGANGenerator` arguments; copy ``generator_params``
-                of the ``wavegan_vae`` config whose checkpoint initialises this model.
+            wavegan_params: The ``generator_params`` of the ``wavegan_vae`` experiment whose WaveGAN
+                this model's prior models and decodes with. Not written in a config: the recipe's
+                stage 7c passes them from that experiment's ``config.yaml`` (``--tts_conf
+                wavegan_params=...``), and ESPnet writes them into this experiment's ``config.yaml``.
             prior_params: :class:`FlowPrior` arguments (``latent_dim`` comes from the WaveGAN).
             discriminator_params: ESPnet ``HiFiGANMultiScaleMultiPeriodDiscriminator``
-                arguments (as the ``wavegan_vae`` config; trained only in ``joint``).
+                arguments; ``joint`` only (its discriminator starts from the ``wavegan_vae``'s,
+                so stage 7c passes that experiment's, as for ``wavegan_params``).
             training_phase: ``prior`` or ``joint`` (see the class docstring).
             target_latent: ``sample`` (z ~ q(z|x), the paper's p(z)) or ``mean`` (E[z|x]).
             speech_input: What a training batch's ``speech`` holds: ``waveform`` (raw
@@ -161,6 +177,13 @@ class GlowWaveGAN(WaveformGANTTS):
             raise ValueError(
                 "training_phase 'joint' fine-tunes the decoder against the real audio: it needs "
                 "speech_input: waveform (the batch's speech must be the waveform)"
+            )
+        if not wavegan_params:
+            raise ValueError(
+                "glow_wavegan models the latent of a trained wavegan_vae and needs its settings: give "
+                "tts_conf.wavegan_params, the generator_params of that experiment's config.yaml. The recipe's stage 7c "
+                "does; by hand: --tts_conf wavegan_params=$(python -m espnet2_glow_wavegan.recipe.vae_settings "
+                "exp/tts_<wavegan_vae tag>/config.yaml)"
             )
         self.generator = GlowWaveGANGenerator(idim, wavegan_params, prior_params)
         wavegan, prior = self.generator.wavegan, self.generator.prior
@@ -231,14 +254,17 @@ class GlowWaveGAN(WaveformGANTTS):
                 "<wavegan_vae model>.pth:tts.generator:tts.generator.wavegan (the recipe's stage 7 does). "
                 "Trained over an untrained, frozen WaveGAN, the prior would model a meaningless latent."
             )
-        differing = sorted(k for k in set(recorded) | set(wavegan.architecture) if recorded.get(k) != wavegan.architecture.get(k))
+        trained, configured = flat_settings(recorded), flat_settings(wavegan.architecture)
+        differing = sorted(k for k in set(trained) | set(configured) if trained.get(k) != configured.get(k))
         if differing:
             details = "; ".join(
-                f"{k}: {recorded.get(k)!r} in the WaveGAN, {wavegan.architecture.get(k)!r} in wavegan_params" for k in differing
+                f"{k}: {trained.get(k)!r} in the WaveGAN, {configured.get(k)!r} in wavegan_params" for k in differing
             )
             raise ValueError(
                 "tts_conf.wavegan_params differ from the generator_params of the wavegan_vae loaded into "
-                f"tts.generator.wavegan ({details}). Copy the WaveGAN config's generator_params into wavegan_params."
+                f"tts.generator.wavegan ({details}). Pass that experiment's "
+                "settings: --tts_conf wavegan_params=$(python -m espnet2_glow_wavegan.recipe.vae_settings "
+                "exp/tts_<tag>/config.yaml)."
             )
         self._wavegan_checked = True
 

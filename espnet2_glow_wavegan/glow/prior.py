@@ -1,7 +1,7 @@
 """Glow-TTS prior p(z | text): text encoder, duration predictor, MAS, and the flow."""
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from espnet.nets.pytorch_backend.fastspeech.duration_predictor import (
@@ -17,6 +17,8 @@ from espnet2_glow_wavegan.speaker import SpeakerCondition
 from espnet2_glow_wavegan.utils import float32, frame_mask
 
 LOG_2PI = math.log(2 * math.pi)
+# Glow-TTS' duration predictor (ESPnet's defaults are FastSpeech's 384 channels).
+GLOW_TTS_DURATION_PREDICTOR = {"n_layers": 2, "n_chans": 256, "kernel_size": 3, "dropout_rate": 0.1}
 
 
 def gaussian_log_likelihood_matrix(
@@ -75,35 +77,10 @@ class FlowPrior(torch.nn.Module):
         self,
         vocabs: int,
         latent_dim: int = 128,
-        hidden_channels: int = 192,
-        text_encoder_attention_heads: int = 2,
-        text_encoder_ffn_expand: int = 4,
-        text_encoder_blocks: int = 6,
-        text_encoder_positionwise_layer_type: str = "conv1d",
-        text_encoder_positionwise_conv_kernel_size: int = 3,
-        text_encoder_positional_encoding_layer_type: str = "rel_pos",
-        text_encoder_self_attention_layer_type: str = "rel_selfattn",
-        text_encoder_activation_type: str = "swish",
-        text_encoder_normalize_before: bool = True,
-        text_encoder_dropout_rate: float = 0.1,
-        text_encoder_positional_dropout_rate: float = 0.0,
-        text_encoder_attention_dropout_rate: float = 0.0,
-        use_conformer_conv_in_text_encoder: bool = False,
-        text_encoder_conformer_kernel_size: int = 7,
+        text_encoder_conf: Dict[str, Any] = {},
+        duration_predictor_conf: Dict[str, Any] = {},
+        flow_conf: Dict[str, Any] = {},
         mean_only: bool = True,
-        duration_predictor_layers: int = 2,
-        duration_predictor_channels: int = 256,
-        duration_predictor_kernel_size: int = 3,
-        duration_predictor_dropout_rate: float = 0.1,
-        flow_blocks: int = 12,
-        flow_squeeze_factor: int = 2,
-        flow_group_size: int = 4,
-        flow_hidden_channels: int = 192,
-        flow_kernel_size: int = 5,
-        flow_dilation_rate: int = 1,
-        flow_layers: int = 4,
-        flow_dropout_rate: float = 0.05,
-        use_weight_norm_in_flow: bool = True,
         spks: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         global_channels: int = -1,
@@ -114,14 +91,15 @@ class FlowPrior(torch.nn.Module):
 
         Args:
             vocabs: Token vocabulary size.
-            latent_dim: Channels of z (the WaveGAN's ``latent_dim``).
-            hidden_channels: Text encoder width.
-            text_encoder_*: ESPnet ``TextEncoder`` settings (transformer with relative
-                position attention by default; conformer convolution optional).
+            latent_dim: Channels of z (set by the WaveGAN).
+            text_encoder_conf: ESPnet ``TextEncoder`` arguments (``attention_dim``, ``attention_heads``,
+                ``linear_units``, ``blocks``, ...); unset ones take ESPnet's defaults, which are
+                Glow-TTS' base model (hidden 192, 2 heads, FFN 768, 6 blocks, relative attention).
+            duration_predictor_conf: ESPnet ``DurationPredictor`` arguments (``n_layers``,
+                ``n_chans``, ``kernel_size``, ``dropout_rate``); unset ones take Glow-TTS' (2 x 256,
+                kernel 3, dropout 0.1).
+            flow_conf: :class:`GlowFlow` arguments (``blocks``, ``hidden_channels``, ...).
             mean_only: Predict only the prior mean (log-std 0), as Glow-TTS' base model.
-            duration_predictor_*: ESPnet FastSpeech ``DurationPredictor`` settings.
-            flow_*: :class:`GlowFlow` settings.
-            use_weight_norm_in_flow: Weight norm in the coupling WaveNets.
             spks: Speaker id table size (``sids``), or None.
             spk_embed_dim: External speaker embedding size (``spembs``), or None.
             global_channels: Speaker condition channels (> 0 when a speaker input is set).
@@ -133,58 +111,25 @@ class FlowPrior(torch.nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.mean_only = mean_only
-        self.squeeze_factor = flow_squeeze_factor
         self.speaker = SpeakerCondition(spks, spk_embed_dim, global_channels)
         self.synthesis_window_tokens = synthesis_window_tokens
         self.synthesis_window_context = synthesis_window_context
         self.spks = self.speaker.spks
         self.spk_embed_dim = self.speaker.spk_embed_dim
-        self.text_encoder = TextEncoder(
-            vocabs=vocabs,
-            attention_dim=hidden_channels,
-            attention_heads=text_encoder_attention_heads,
-            linear_units=hidden_channels * text_encoder_ffn_expand,
-            blocks=text_encoder_blocks,
-            positionwise_layer_type=text_encoder_positionwise_layer_type,
-            positionwise_conv_kernel_size=text_encoder_positionwise_conv_kernel_size,
-            positional_encoding_layer_type=text_encoder_positional_encoding_layer_type,
-            self_attention_layer_type=text_encoder_self_attention_layer_type,
-            activation_type=text_encoder_activation_type,
-            normalize_before=text_encoder_normalize_before,
-            use_macaron_style=False,
-            use_conformer_conv=use_conformer_conv_in_text_encoder,
-            conformer_kernel_size=text_encoder_conformer_kernel_size,
-            dropout_rate=text_encoder_dropout_rate,
-            positional_dropout_rate=text_encoder_positional_dropout_rate,
-            attention_dropout_rate=text_encoder_attention_dropout_rate,
-        )
+        self.text_encoder = TextEncoder(vocabs=vocabs, **text_encoder_conf)
+        hidden = self.text_encoder.attention_dim
         # TextEncoder's own projection assumes latent size == hidden size; ours
         # comes after the speaker condition is added, so the encoder returns hidden states.
         self.text_encoder.proj = torch.nn.Identity()
-        self.stats_proj = torch.nn.Conv1d(hidden_channels, latent_dim * (1 if mean_only else 2), 1)
+        self.stats_proj = torch.nn.Conv1d(hidden, latent_dim * (1 if mean_only else 2), 1)
         # As Glow-TTS: the duration predictor reads the (detached) text states and the
         # speaker condition side by side; the prior's statistics do not see the speaker.
         self.duration_predictor = DurationPredictor(
-            idim=hidden_channels + max(self.speaker.channels, 0),
-            n_layers=duration_predictor_layers,
-            n_chans=duration_predictor_channels,
-            kernel_size=duration_predictor_kernel_size,
-            dropout_rate=duration_predictor_dropout_rate,
+            idim=hidden + max(self.speaker.channels, 0), **{**GLOW_TTS_DURATION_PREDICTOR, **duration_predictor_conf}
         )
         self.duration_loss = DurationPredictorLoss()
-        self.flow = GlowFlow(
-            channels=latent_dim,
-            blocks=flow_blocks,
-            squeeze_factor=flow_squeeze_factor,
-            group_size=flow_group_size,
-            hidden_channels=flow_hidden_channels,
-            kernel_size=flow_kernel_size,
-            dilation_rate=flow_dilation_rate,
-            layers=flow_layers,
-            dropout_rate=flow_dropout_rate,
-            global_channels=self.speaker.channels,
-            use_weight_norm=use_weight_norm_in_flow,
-        )
+        self.flow = GlowFlow(channels=latent_dim, global_channels=self.speaker.channels, **flow_conf)
+        self.squeeze_factor = self.flow.squeeze_factor
 
     def encode_text(
         self, text: torch.Tensor, text_lengths: torch.Tensor, g: Optional[torch.Tensor] = None

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from espnet2_glow_wavegan.legacy import composed_generator_params
+
 # Sub-networks that training needs and synthesis does not.
 TRAINING_ONLY = ("tts.discriminator.", "tts.generator.wavegan.encoder.", "tts.generator.posterior_encoder.")
 
@@ -50,7 +52,8 @@ def collect(exp: Path, inference_tag: str, inference_model: str, test_sets):
 
 def system_name(config) -> str:
     """The ``tts`` class, with the WaveGAN decoder when it is not the paper's HiFi-GAN."""
-    decoder = (config.get("tts_conf", {}).get("wavegan_params") or {}).get("decoder_type", "hifigan")
+    wavegan = composed_generator_params((config.get("tts_conf") or {}).get("wavegan_params") or {}, quiet=True)
+    decoder = (wavegan.get("decoder") or {}).get("type", "hifigan")
     return config["tts"] if decoder == "hifigan" else f"{config['tts']} ({decoder} decoder)"
 
 

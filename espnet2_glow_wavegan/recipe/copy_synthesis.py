@@ -4,8 +4,8 @@
         --model_file exp/tts_wavegan_vae/train.total_count.ave.pth --wav_scp dump/raw/eval1/wav.scp \\
         --out_dir exp/tts_wavegan_vae/copy_synthesis/eval1
 
-The reconstruction half of the paper's comparison: the learned latent (``encoder_type:
-learned``, decoded from the posterior mean) against the mel bridge (``encoder_type: mel``,
+The reconstruction half of the paper's comparison: the learned latent (encoder type
+``learned``, decoded from the posterior mean) against the mel bridge (encoder type ``mel``,
 the inner-GAN). Writes ``<out_dir>/wav/<utt>.wav`` and ``<out_dir>/wav/wav.scp`` (score them
 with ``espnet2_glow_wavegan.recipe.score``) and logs each utterance's real-time factor in the
 line format stage 9 reads back.

@@ -31,6 +31,8 @@ class WaveformEncoder(torch.nn.Module):
     log standard deviation of ``latent_dim`` channels.
     """
 
+    deterministic = False  # q(z|x) is a Gaussian: sampled in training, regularised by the KL term
+
     @typechecked
     def __init__(
         self,
@@ -48,7 +50,7 @@ class WaveformEncoder(torch.nn.Module):
         """Initialize WaveformEncoder.
 
         Args:
-            latent_dim: Channels of z (the output has 2 * latent_dim: mean, log-std).
+            latent_dim: Channels of z (set by the WaveGAN; the output has 2 * latent_dim: mean, log-std).
             channels: Channels after the input convolution.
             max_channels: Upper bound of the channel doubling.
             kernel_size: Kernel of the input and output convolutions (odd).

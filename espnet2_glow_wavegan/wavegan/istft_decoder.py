@@ -13,52 +13,59 @@ the global condition to the latent, as HiFi-GAN's ``global_conv`` adds it after 
 input convolution.
 """
 
+from typing import Optional
+
 import torch
+from typeguard import typechecked
 
 from espnet2_glow_wavegan.utils import float32
+
+SYNTHESIS_DTYPES = (torch.float32, torch.bfloat16)
 
 
 class ISTFTDecoder(torch.nn.Module):
     """z (B, latent_dim, T_frames) -> waveform (B, 1, T_frames * hop)."""
 
+    @typechecked
     def __init__(
         self,
-        in_channels: int,
+        latent_dim: int,
         hop_length: int,
+        global_channels: int = -1,
         channels: int = 512,
         intermediate_channels: int = 1536,
         layers: int = 8,
-        n_fft: int = 1024,
-        global_channels: int = -1,
+        n_fft: Optional[int] = None,
     ):
         """Initialize ISTFTDecoder.
 
         Args:
-            in_channels: Latent channels.
-            hop_length: Samples per frame (the encoder's total stride).
+            latent_dim: Latent channels (set by the WaveGAN).
+            hop_length: Samples per frame (set by the WaveGAN: its encoder's hop).
+            global_channels: Channels of the speaker condition g (set by the WaveGAN; -1: none).
             channels: ConvNeXt width.
             intermediate_channels: ConvNeXt inverted-bottleneck width.
             layers: ConvNeXt blocks.
-            n_fft: FFT size = window length of the inverse STFT (Vocos: 4 x hop).
-            global_channels: Channels of the speaker condition g (-1: none).
+            n_fft: FFT size = window length of the inverse STFT (default 4 x hop, as Vocos).
         """
         super().__init__()
         from vocos.heads import ISTFTHead
         from vocos.models import VocosBackbone
 
+        n_fft = n_fft or 4 * hop_length
         if (n_fft - hop_length) % 2:
             raise ValueError(f"n_fft - hop must be even for 'same' padding, got n_fft {n_fft}, hop {hop_length}")
         self.hop_length = hop_length
         self.n_fft = n_fft
         self.backbone = VocosBackbone(
-            input_channels=in_channels, dim=channels, intermediate_dim=intermediate_channels, num_layers=layers
+            input_channels=latent_dim, dim=channels, intermediate_dim=intermediate_channels, num_layers=layers
         )
         self.head = ISTFTHead(dim=channels, n_fft=n_fft, hop_length=hop_length, padding="same")
         if global_channels > 0:
-            self.global_conv = torch.nn.Conv1d(global_channels, in_channels, 1)
+            self.global_conv = torch.nn.Conv1d(global_channels, latent_dim, 1)
 
     def forward(self, c: torch.Tensor, g: torch.Tensor = None) -> torch.Tensor:
-        """Args: c (B, in_channels, T_frames); g (B, global_channels, 1) or None. Returns (B, 1, T_frames * hop)."""
+        """Args: c (B, latent_dim, T_frames); g (B, global_channels, 1) or None. Returns (B, 1, T_frames * hop)."""
         if g is not None:
             c = c + self.global_conv(g)
         # Synthesis may cast the backbone down (optimize_for_inference), and training may run it
@@ -77,3 +84,10 @@ class ISTFTDecoder(torch.nn.Module):
             (m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in self.backbone.modules() if isinstance(m, torch.nn.Conv1d)
         )
         return reach + -(-self.n_fft // (2 * self.hop_length))
+
+    def optimize_for_inference(self, dtype: torch.dtype = torch.float32, tile_elements: Optional[int] = None):
+        """Cast the backbone to ``dtype`` (no weight norm, no tiles here); the inverse STFT stays float32."""
+        if dtype not in SYNTHESIS_DTYPES:
+            raise ValueError(f"decoder_dtype must be torch.float32 or torch.bfloat16, not {dtype}")
+        self.backbone.to(dtype)
+        return self

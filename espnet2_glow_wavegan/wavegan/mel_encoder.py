@@ -1,21 +1,22 @@
-"""A fixed log-mel analysis in the place of the learned encoder (``encoder_type: mel``).
+"""A fixed log-mel analysis in the place of the learned encoder (``encoder: {type: mel}``).
 
 With it, ``wavegan_vae`` is the paper's "inner-GAN": the same decoder and discriminators
 trained as an ordinary mel vocoder. ``glow_wavegan`` over it is Glow-TTS + inner-GAN: the
 flow prior models the mel spectrogram. This is the mel bridge that the paper compares its
 learned latent against, with no other change.
 
-The mel is ESPnet's ``LogMelFbank`` output for the configured settings, as it is (natural
-log of the mel amplitude, floored at 1e-10, no normalisation), so a stock mel vocoder with
-the same settings reads the same input. It is a centred STFT: ``T_samples // hop + 1``
+The mel is ESPnet's ``LogMelFbank`` output for the configured settings, as it is (log of the
+mel amplitude, base 10 as ESPnet's default, floored at 1e-10, no normalisation), so a stock
+mel vocoder with the same settings reads the same input. It is a centred STFT: ``T_samples // hop + 1``
 frames, the learned encoder's frame convention.
 """
 
-from typing import Any, Dict, Tuple
+from typing import Optional, Tuple
 
 import torch
 from espnet2.layers.stft import Stft
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+from typeguard import typechecked
 
 from espnet2_glow_wavegan.utils import float32, frame_mask
 
@@ -25,18 +26,37 @@ FIXED_LOG_STD = -20.0
 
 
 class LogMelEncoder(torch.nn.Module):
-    """Waveform (B, T_wav) -> log-mel "posterior" (B, n_mels, T_frames): mean = the mel."""
+    """Waveform (B, T_wav) -> log-mel "posterior" (B, latent_dim = n_mels, T_frames): mean = the mel."""
 
-    deterministic = True
+    deterministic = True  # a fixed analysis: z is its mean, there is nothing to sample or regularise
 
-    def __init__(self, hop_length: int, mel_params: Dict[str, Any]):
-        """Args: hop_length: frame shift; mel_params: ``LogMelFbank`` arguments (fs, n_fft, win_length, n_mels, fmin, fmax, ...)."""
+    @typechecked
+    def __init__(
+        self,
+        latent_dim: int,
+        hop_length: int = 256,
+        fs: int = 22050,
+        n_fft: int = 1024,
+        win_length: Optional[int] = None,
+        window: str = "hann",
+        fmin: Optional[int] = 0,
+        fmax: Optional[int] = None,
+        htk: bool = False,
+        log_base: Optional[float] = 10.0,
+    ):
+        """Initialize LogMelEncoder: ESPnet's ``LogMelFbank`` with ``latent_dim`` mel bands.
+
+        Args:
+            latent_dim: Mel bands (set by the WaveGAN: its latent is the mel).
+            hop_length: Frame shift: the WaveGAN's hop.
+            fs, n_fft, win_length, window, fmin, fmax, htk, log_base: ``LogMelFbank`` settings,
+                as a stock mel vocoder for the same data reads them (log_base 10: ESPnet's default).
+        """
         super().__init__()
-        if "hop_length" in mel_params and mel_params["hop_length"] != hop_length:
-            raise ValueError(f"mel_params.hop_length {mel_params['hop_length']} differs from the hop {hop_length}")
         self.hop_length = hop_length
-        self.fbank = LogMelFbank(**dict(mel_params, hop_length=hop_length))
-        self.latent_dim = self.fbank.output_size()
+        self.fbank = LogMelFbank(fs=fs, n_fft=n_fft, win_length=win_length, hop_length=hop_length, window=window,
+                                 n_mels=latent_dim, fmin=fmin, fmax=fmax, htk=htk, log_base=log_base)
+        self.latent_dim = latent_dim
         stft = self.fbank.stft
         # The fbank's STFT on signals this module pads itself (see forward).
         self.frames_stft = Stft(n_fft=stft.n_fft, win_length=stft.win_length, hop_length=hop_length,

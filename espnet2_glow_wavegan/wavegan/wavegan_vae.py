@@ -7,6 +7,7 @@ from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
+from espnet2_glow_wavegan.legacy import composed_generator_params
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator
 from espnet2_glow_wavegan.wavegan.loss import (
     DEFAULT_ADV_LOSS_PARAMS,
@@ -89,7 +90,9 @@ class WaveGANVAE(WaveformGANTTS):
             idim: Vocabulary size (unused: the VAE does not read text).
             odim: Feature dimension given by the task (1: raw waveform).
             sampling_rate: Sampling rate of the waveforms, reported as ``fs``.
-            generator_params: Keyword arguments of :class:`WaveGANGenerator`.
+            generator_params: :class:`WaveGANGenerator` arguments: ``latent_dim``, ``encoder`` and
+                ``decoder`` (``{type, conf}``), speakers, ``segment_size``. Flat settings of
+                version 0.1 are converted (see :mod:`espnet2_glow_wavegan.legacy`).
             discriminator_params: Keyword arguments of ESPnet's
                 ``HiFiGANMultiScaleMultiPeriodDiscriminator``.
             generator_adv_loss_params: ESPnet ``GeneratorAdversarialLoss`` arguments.
@@ -104,7 +107,7 @@ class WaveGANVAE(WaveformGANTTS):
                 (discriminator or generator) in the second turn of the same batch.
         """
         super().__init__(sampling_rate, cache_generator_outputs)
-        self.generator = WaveGANGenerator(**generator_params)
+        self.generator = WaveGANGenerator(**composed_generator_params(generator_params, "generator_params"))
         # These weights are trained here, as this architecture: the record travels with them
         # (checkpoints, --init_param) so that glow_wavegan can check what it was given.
         self.generator.record_architecture()
@@ -131,7 +134,7 @@ class WaveGANVAE(WaveformGANTTS):
     def _generator_turn(self, batch):
         outs = self._generator_outputs(batch)
         loss, stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
-        if self.generator.encoder_type == "learned":  # a fixed mel analysis has no posterior to regularise
+        if not self.generator.encoder.deterministic:  # a fixed mel analysis has no posterior to regularise
             kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
             loss = loss + kl_loss
             stats.update(generator_kl_loss=kl_loss.detach())

@@ -86,7 +86,8 @@ srctexts=""
 tts_task=gan_tts
 train_config=""
 train_args=""
-tag=""
+tag=""                 # experiment name (default: <tag_base><train_args>)
+tag_base=""            # its first part (default: the --train_config file's name without train_)
 vae_config=""
 vae_args=""
 vae_tag=""
@@ -157,7 +158,9 @@ config_tag() { basename "$1" .yaml | sed -e 's/^train_//'; }
 # --vae_args or --inference_args gets a new experiment / decode dir instead of the old results.
 args_tag() { echo "$1" | sed -e "s/--/_/g" -e "s/[ |=/]//g"; }
 if [ -z "${tag}" ]; then
-    [ -n "${train_config}" ] && tag=$(config_tag "${train_config}") || tag=train_${feats_type}_${token_type}
+    if [ -n "${tag_base}" ]; then tag=${tag_base}
+    elif [ -n "${train_config}" ]; then tag=$(config_tag "${train_config}")
+    else tag=train_${feats_type}_${token_type}; fi
     tag+=$(args_tag "${train_args}")
 fi
 if [ -z "${vae_tag}" ] && [ -n "${vae_config}" ]; then vae_tag=$(config_tag "${vae_config}")$(args_tag "${vae_args}"); fi
@@ -397,6 +400,9 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
             "Rerun to train ${exp_dir} again from epoch 1 (its *epoch.pth files will be replaced as it goes)."
     fi
     log "Training ${exp_dir} (log: ${exp_dir}/train.log)"
+    # The arguments are split on white space but not globbed: settings passed as JSON
+    # (stage 7c's --tts_conf wavegan_params=...) contain brackets.
+    set -f
     # shellcheck disable=SC2046,SC2086
     ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${exp_dir}")" \
         --log "${exp_dir}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
@@ -405,6 +411,7 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
             $(data_opts train "${train_set}" "${latents}") $(data_opts valid "${valid_set}" "${latents}") ${shapes} \
             --resume true --output_dir "${exp_dir}" ${extra} \
         || die "training failed: see ${exp_dir}/train.log (rerun the same command to resume)"
+    set +f
     mark_done "${exp_dir}"
 }
 
@@ -454,12 +461,18 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
             train_model "${vae_config}" "${vae_exp}" "${vae_args}"
         fi
         vae_model=${vae_exp}/${vae_init_model}
-        need "${vae_model}"
+        need "${vae_model}" "${vae_exp}/config.yaml"
+        # The prior starts from the trained WaveGAN, built from that experiment's own settings
+        # (the glow config does not repeat them); the joint phase also from its discriminator.
         init_args="--init_param ${vae_model}:tts.generator:tts.generator.wavegan"
-        # The discriminator only trains in the joint phase (the prior phase has none).
+        _vae_settings=""
         if [ "$(tts_conf_value "${train_config}" training_phase prior)" = joint ]; then
             init_args+=" --init_param ${vae_model}:tts.discriminator:tts.discriminator"
+            _vae_settings=--discriminator
         fi
+        # shellcheck disable=SC2086
+        init_args+=" $(${python} -m espnet2_glow_wavegan.recipe.vae_settings "${vae_exp}/config.yaml" ${_vae_settings})" \
+            || die "stage 7c: cannot read the WaveGAN settings of ${vae_exp}/config.yaml"
         # Does the prior read the WaveGAN posterior stored by stage 7b, or the waveform?
         if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
             latent_dir=${dumpdir}/latents/${vae_tag}

@@ -1,0 +1,250 @@
+"""Every change this package makes to ESPnet's behaviour, in one place.
+
+ESPnet 202511 has no plugin mechanism. Each patch names the ESPnet behaviour it relies on;
+``tests/test_espnet_patches.py`` checks each of those against the installed ESPnet, so a
+release that changes one fails there, by name, before anything else does.
+
+1. :func:`add_to_choices`: our model classes join ESPnet's TTS registries.
+2. :func:`wrap_build_model`: the tasks' ``build_model`` hands our models the token list and
+   says when ``use_amp`` cannot work.
+3. :func:`cli_classes` (``SynthesisText2Speech``, ``KeyedTTSTask``): what the inference CLI
+   (``espnet2_glow_wavegan.bin.tts_inference``) puts in the place of ESPnet's ``Text2Speech``
+   and ``TTSTask`` for one run of ESPnet's own ``main`` (:func:`run_espnet_inference`).
+
+The import hook that applies 1 and 2 when ESPnet's task modules load is in
+:mod:`espnet2_glow_wavegan.registry` (pure Python, active from interpreter start-up).
+"""
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+# ESPnet's task classes whose build_model gets the token list.
+TASK_CLASSES = ("GANTTSTask", "TTSTask")
+
+
+def add_to_choices(module, key: str, cls: type, replace: bool = False) -> None:
+    """Add ``cls`` as ``tts: <key>`` to ``module.tts_choices``.
+
+    Relies on: ``espnet2.tasks.gan_tts`` and ``espnet2.tasks.tts`` keep their TTS classes in a
+    module-level ``ClassChoices`` named ``tts_choices`` whose ``classes`` dict is read when the
+    parser is built and by ``build_model`` (so additions before ``main()`` are seen); its
+    ``base_type`` is the required base class.
+    """
+    choices = module.tts_choices
+    if choices.base_type is not None and not issubclass(cls, choices.base_type):
+        logging.warning("espnet2_glow_wavegan: '%s' (%s) is not a %s; not added to %s",
+                        key, cls.__qualname__, choices.base_type.__name__, module.__name__)
+        return
+    existing = choices.classes.get(key)
+    if existing is not None and existing is not cls and not replace:
+        # Never shadow one of ESPnet's own models (vits, jets, ...).
+        logging.warning("espnet2_glow_wavegan: '%s' already names %s.%s in %s; not replaced by %s",
+                        key, existing.__module__, existing.__qualname__, module.__name__, cls.__qualname__)
+        return
+    choices.classes[key] = cls
+
+
+def wrap_build_model(module) -> None:
+    """Make the task classes of ``module`` call :func:`after_build_model` on each model they build.
+
+    Relies on: ``GANTTSTask`` and ``TTSTask`` define ``build_model(cls, args)`` as a classmethod
+    in their own class body, and every model ESPnet builds goes through it: training
+    (``AbsTask.main_worker``) and ``Text2Speech`` (``TTSTask.build_model_from_file``).
+    """
+    for name in TASK_CLASSES:
+        task = getattr(module, name, None)
+        if task is None or "build_model" not in vars(task) or getattr(task.build_model, "_glow_wavegan", False):
+            continue
+        build_model = _calling_after_build_model(task.build_model.__func__)
+        task.build_model = classmethod(build_model)
+
+
+def _calling_after_build_model(build):
+    @functools.wraps(build)  # keeps ESPnet's source and signature reachable (``__wrapped__``)
+    def build_model(cls, args):
+        model = build(cls, args)
+        after_build_model(model, args)
+        return model
+
+    build_model._glow_wavegan = True
+    return build_model
+
+
+def after_build_model(model, args) -> None:
+    """What a built model learns from the task's arguments.
+
+    - The token list: ESPnet passes a TTS model only the vocabulary size (``idim``); ours
+      (``set_token_list``) also learn which ids are which symbol, to refuse text with nothing to speak.
+    - ``use_amp`` without CUDA: ESPnet's mixed precision is ``torch.cuda.amp`` only and does
+      nothing elsewhere, silently; this says so once.
+    """
+    tts = getattr(model, "tts", None)
+    token_list = getattr(args, "token_list", None)
+    if hasattr(tts, "set_token_list") and isinstance(token_list, (list, tuple)):
+        tts.set_token_list(list(token_list))
+    if getattr(args, "use_amp", False) and not getattr(args, "collect_stats", False):
+        import torch
+
+        if not torch.cuda.is_available():
+            logging.warning(
+                "use_amp: true has no effect here: ESPnet's mixed precision (torch.cuda.amp autocast and "
+                "GradScaler) needs CUDA, and this machine has none; training runs in float32"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The inference CLI. Its two classes subclass ESPnet's Text2Speech, which lives in
+# espnet2.bin.tts_inference; that module imports the task modules, whose loading applies 1 and 2
+# from this module. Were they defined when this module is imported, importing ESPnet's inference
+# module first would ask this module for a subclass of a class not yet defined (an import cycle):
+# they are defined by cli_classes(), at the CLI's first run, when ESPnet has finished loading.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SynthesisRun:
+    """Settings and results of one run of the CLI wrapper (see bin/tts_inference.py)."""
+
+    knobs: Dict[str, float] = field(default_factory=dict)  # glow_wavegan decode_conf given on the command line
+    optimize: str = "none"  # --optimize_for_inference
+    on_error: str = "stop"  # --on_error
+    failed: Dict[str, str] = field(default_factory=dict)  # key -> reason of the utterances that failed
+    latest: Optional[object] = None  # the Text2Speech that ESPnet's inference() made (it makes one)
+
+
+RUN = SynthesisRun()
+_CLI_CLASSES = None
+
+
+def cli_classes():
+    """``(SynthesisText2Speech, KeyedTTSTask)``: what the CLI puts in the place of ESPnet's classes."""
+    global _CLI_CLASSES
+    if _CLI_CLASSES is not None:
+        return _CLI_CLASSES
+    import espnet2.bin.tts_inference as tts_inference
+
+    class SynthesisText2Speech(tts_inference.Text2Speech):
+        """ESPnet's ``Text2Speech`` as the CLI wrapper runs it.
+
+        Relies on: ``espnet2.bin.tts_inference.inference()`` builds one ``Text2Speech`` (looked up
+        in its module by name) and calls it once per utterance with the batch's tensors; ESPnet
+        forwards ``noise_scale``/``speed_control_alpha`` into ``decode_conf`` only for VITS-type
+        models, so for glow_wavegan the knobs given on the command line are added here; ESPnet
+        unpickles the model file with ``weights_only=False``, so it is read weights-only first.
+        """
+
+        def __init__(self, *args, **kwargs):
+            from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
+            from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+            from espnet2_glow_wavegan.safe_load import check_model_file
+
+            if kwargs.get("model_file") is not None:
+                check_model_file(kwargs["model_file"])  # weights-only read before ESPnet unpickles it
+            super().__init__(*args, **kwargs)
+            if isinstance(self.tts, GlowWaveGAN):
+                self.decode_conf.update(RUN.knobs)
+            optimize_for_synthesis(self.tts, RUN.optimize)
+            self.ready = None
+            RUN.latest = self
+
+        def synthesize(self, *args, **kwargs):
+            """ESPnet's call, timed: the per-utterance RTF line that stage 9 reads back.
+
+            On a GPU the clock stops when the device has finished, not when the work is queued.
+            """
+            import torch
+
+            synchronize = torch.cuda.synchronize if self.device != "cpu" and torch.cuda.is_available() else (lambda: None)
+            synchronize()
+            start = time.perf_counter()
+            out = super().__call__(*args, **kwargs)
+            synchronize()
+            elapsed = time.perf_counter() - start
+            samples = int(out["wav"].numel()) if out.get("wav") is not None else 0
+            if samples:
+                logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({samples} samples at {self.fs} Hz in {elapsed:.4f} s)")
+            return out
+
+        def __call__(self, *args, **kwargs):
+            if self.ready is not None:  # synthesised under its key by KeyedTTSTask's iterator
+                out, self.ready = self.ready, None
+                return out
+            return self.synthesize(*args, **kwargs)
+
+    class KeyedTTSTask(tts_inference.TTSTask):
+        """ESPnet's ``TTSTask`` as the CLI wrapper runs it: failures and front-end warnings name the utterance.
+
+        Relies on: ``inference()`` reads the data through ``TTSTask.build_streaming_iterator``
+        (batch 1, ``(keys, batch)`` pairs, in order) with the preprocessing of
+        ``TTSTask.build_preprocess_fn(args, False)`` (``(uid, data) -> data``), both looked up in
+        its module by name.
+        """
+
+        @classmethod
+        def build_streaming_iterator(cls, *args, **kwargs):
+            return synthesised_under_their_keys(super().build_streaming_iterator(*args, **kwargs))
+
+        @classmethod
+        def build_preprocess_fn(cls, args, train):
+            from espnet2.text.cleaner import TextCleaner
+
+            from espnet2_glow_wavegan.text_checks import warn_if_transliterated
+
+            preprocess = super().build_preprocess_fn(args, train)
+            cleaner = TextCleaner(getattr(args, "cleaner", None))
+
+            def checked(uid, data):
+                if isinstance(data.get("text"), str):
+                    warn_if_transliterated(uid, data["text"], cleaner(data["text"]))
+                try:
+                    return preprocess(uid, data)
+                except Exception as e:
+                    raise SystemExit(f"ERROR: utterance {uid}: the text front end failed: {type(e).__name__}: {e}")
+
+            return checked
+
+    _CLI_CLASSES = SynthesisText2Speech, KeyedTTSTask
+    return _CLI_CLASSES
+
+
+def synthesised_under_their_keys(loader):
+    """ESPnet's data iterator, each utterance synthesised as it comes, so that a failure has a key."""
+    for keys, batch in loader:
+        t2s = RUN.latest
+        single = {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}  # as ESPnet's loop does
+        try:
+            t2s.ready = t2s.synthesize(**single)
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            if RUN.on_error == "stop":
+                raise SystemExit(f"ERROR: utterance {keys[0]}: {reason} (--on_error skip synthesises the others)")
+            logging.error(f"utterance {keys[0]} skipped: {reason}")
+            RUN.failed[keys[0]] = reason
+            continue
+        yield keys, batch
+
+
+def run_espnet_inference(cmd, run: SynthesisRun, output_dir: Union[str, Path]) -> None:
+    """ESPnet's ``tts_inference.main(cmd)`` with :func:`cli_classes` in its module, for this run.
+
+    Relies on: ``inference()`` and ``Text2Speech.from_pretrained()`` look ``Text2Speech`` and
+    ``TTSTask`` up in ``espnet2.bin.tts_inference``'s namespace at call time.
+    """
+    import espnet2.bin.tts_inference as tts_inference
+
+    global RUN
+    RUN = run
+    saved = tts_inference.Text2Speech, tts_inference.TTSTask
+    tts_inference.Text2Speech, tts_inference.TTSTask = cli_classes()
+    try:
+        tts_inference.main(cmd)
+    finally:
+        tts_inference.Text2Speech, tts_inference.TTSTask = saved
+    if run.failed:
+        listing = Path(output_dir) / "failed_utts"
+        listing.write_text("".join(f"{key} {reason}\n" for key, reason in sorted(run.failed.items())), encoding="utf-8")
+        raise SystemExit(f"ERROR: {len(run.failed)} utterance(s) could not be synthesised; keys and reasons in {listing}")
