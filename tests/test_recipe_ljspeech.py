@@ -21,9 +21,12 @@ HF_REPO = "test-user/glow-wavegan-ljspeech-mini"
 
 @pytest.fixture(scope="module")
 def lj_recipe(tmp_path_factory):
-    """Stages 1-11 (upload as a dry run), then the VITS baseline and the comparison table."""
+    """Stages 1-11 (upload as a dry run), then the VITS baseline and the comparison table.
+
+    One job per stage (the AISHELL-3 test runs the split jobs): every job pays ESPnet's start-up.
+    """
     recipe = recipe_copy(tmp_path_factory.mktemp("lj"), "ljspeech")
-    proc = run(recipe, "--stop_stage", "11", "--hf_repo", HF_REPO, "--hf_dry_run", "true", "--vits_baseline", "true",
+    proc = run(recipe, "--nj", "1", "--inference_nj", "1", "--stop_stage", "11", "--hf_repo", HF_REPO, "--hf_dry_run", "true", "--vits_baseline", "true",
                "--paper_ablation", "true", "--score_opts", "--dnsmos true")
     return recipe, proc
 

@@ -1,0 +1,51 @@
+"""The quality race: its corpus, and a smoke run of the whole script on tiny configs (not a race)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CORPORA, REPO
+
+_spec = importlib.util.spec_from_file_location("race_corpus", REPO / "benchmarks/race_corpus.py")
+race_corpus = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(race_corpus)
+
+
+def test_the_race_corpus_is_new_distinct_and_the_same_every_time():
+    sentences = race_corpus.sentences(260)
+    assert sentences == race_corpus.sentences(260) and len(set(sentences)) == 260
+    assert sentences != race_corpus.sentences(260, seed=1)
+    mini = {line.split("|")[2] for line in (CORPORA / "mini_ljspeech/LJSpeech-1.1/metadata.csv").read_text().splitlines()}
+    assert not mini & set(sentences)
+    words = [len(s.split()) for s in sentences]
+    assert min(words) >= 6 and max(words) <= 25  # 2-7 s of speech at espeak-ng's 165 words a minute
+    assert all(s[0].isupper() and s[-1] in ".?" for s in sentences)
+
+
+@pytest.mark.slow
+def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
+    """One round on the mini corpus (glow_wavegan against VITS): both train through the recipe, decode and score,
+    the WaveGAN copy-synthesises; the report is whole. (The Glow-TTS + inner-GAN configs run in the recipe tests.)"""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/quality_race.py"), "--tiny", "--corpus", str(CORPORA / "mini_ljspeech"),
+         "--held_out", "4", "--budget_minutes", "2", "--rounds", "glow_wavegan,vits",
+         "--work_dir", str(tmp_path / "work"), "--out_dir", str(out)],
+        capture_output=True, text=True, timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.loads((out / "quality_race.json").read_text())
+    assert list(report["systems"]) == ["glow_wavegan", "vits"]
+    for record in report["systems"].values():
+        assert record["scores"]["num_utts"] == 4 and record["scores"]["mcd"] > 0 and "dnsmos_ovrl" in record["scores"]
+        assert 0 < record["train_seconds"] <= 2 * 60 + 30  # within the budget (and the last job's shutdown)
+    record = report["systems"]["glow_wavegan"]  # two stages; the WaveGAN's share of the budget first
+    assert record["wavegan"]["budget_seconds"] == pytest.approx(0.75 * 120)
+    assert record["copy_synthesis"]["scores"]["num_utts"] == 4
+    assert report["recordings"]["scores"]["mcd"] == 0
+    text = (out / "quality_race.md").read_text()
+    assert "## Text to speech" in text and "## Reconstruction" in text and "| ESPnet VITS |" in text
+    assert (out / "quality_race.png").stat().st_size > 10_000
