@@ -224,8 +224,8 @@ def check(args):
         raise DataError(
             f"{out_dir} holds latents of another WaveGAN: they were extracted on {manifest['created']} from "
             f"{manifest['model_file']} (sha256 {manifest['model_sha256'][:12]}), but {args.model_file} is now "
-            f"sha256 {digest[:12]}. A prior trained on them would model the wrong latent. Delete {out_dir} "
-            "to extract them again from the current WaveGAN (and retrain the prior)."
+            f"sha256 {digest[:12]}. A prior trained on them would model the wrong latent: delete {out_dir.parent} "
+            "to extract them again from the current WaveGAN, every set (and retrain the prior)."
         )
     if args.record:
         record = Path(args.record)
