@@ -196,6 +196,10 @@ class Recipe:
         (self.dir / "path.sh").write_text(f". {TEMPLATE / 'path.sh'}\n")
         (self.dir / "db.sh").write_text(f"LJSPEECH={corpus_root}\n")
 
+
+    def relative(self, path: Path) -> str:
+        """``path`` as the report records it: relative to the recipe dir, so no machine's paths are committed."""
+        return os.path.relpath(path, self.dir)
     def make_valid_subset(self):
         """data/dev_small: the first VALID_UTTERANCES of data/dev (a Kaldi dir, after stage 1)."""
         from espnet2_glow_wavegan.recipe.kaldi_dir import read_table, write_data_dir
@@ -365,7 +369,7 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
         raise RuntimeError(f"{system}: decoding or scoring failed; see {log}")
     scores = decode_dir / decode_tag / TEST_SET / "scores"
     record["scores"] = json.loads((scores / "summary.json").read_text())
-    record["wav_scp"] = str(scores.parent / "wav/wav.scp")
+    record["wav_scp"] = recipe.relative(scores.parent / "wav/wav.scp")
     record["params"] = parameter_counts(decode_dir / "train.total_count.ave.pth")
     if "wavegan" in spec:
         record["copy_synthesis"] = copy_synthesis(recipe, vae_exp, core, log)
@@ -390,7 +394,7 @@ def copy_synthesis(recipe, vae_exp, core, log):
                      ["espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref), "--gen_scp", str(out / "wav/wav.scp"),
                       "--out_dir", str(out / "scores"), "--dnsmos", "true"]):
             subprocess.run([*pin, *python, *args], env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
-    return dict(scores=json.loads((out / "scores/summary.json").read_text()), wav_scp=str(out / "wav/wav.scp"))
+    return dict(scores=json.loads((out / "scores/summary.json").read_text()), wav_scp=recipe.relative(out / "wav/wav.scp"))
 
 
 def parameter_counts(model_file):
@@ -409,7 +413,7 @@ def score_recordings(recipe, log):
             subprocess.run([sys.executable, "-m", "espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref),
                             "--gen_scp", str(ref), "--out_dir", str(out), "--dnsmos", "true"],
                            stdout=f, stderr=subprocess.STDOUT, check=True, env=race_env())
-    return dict(scores=json.loads((out / "summary.json").read_text()), wav_scp=str(ref))
+    return dict(scores=json.loads((out / "summary.json").read_text()), wav_scp=recipe.relative(ref))
 
 
 METRICS = [("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
@@ -464,7 +468,7 @@ def report(results, setup, out_dir):
     return text
 
 
-def picture(results, path, utt=None):
+def picture(results, recipe_dir, path, utt=None):
     import librosa
     import matplotlib
     import numpy as np
@@ -481,11 +485,11 @@ def picture(results, path, utt=None):
         if "copy_synthesis" in r and not r["system"].endswith("_half"):
             kind = "inner-GAN (mel)" if r["system"] == "glow_mel" else "WaveGAN (z)"
             rows.append((f"{kind} copy synthesis", r["copy_synthesis"]["wav_scp"]))
-    tables = [(title, read_table(Path(scp))) for title, scp in rows]
+    tables = [(title, read_table(recipe_dir / scp)) for title, scp in rows]
     utt = utt or sorted(tables[0][1])[0]
     fig, axes = plt.subplots(len(tables), 1, figsize=(10, 2.2 * len(tables)), sharex=True)
     for ax, (title, table) in zip(axes, tables):
-        wav, fs = sf.read(table[utt], dtype="float32")
+        wav, fs = sf.read(recipe_dir / table[utt], dtype="float32")
         mel = librosa.feature.melspectrogram(y=wav, sr=fs, n_fft=1024, hop_length=256, n_mels=80)
         ax.imshow(np.log(np.maximum(mel, 1e-5)), origin="lower", aspect="auto", cmap="magma")
         ax.set_title(f"{utt}: {title}", fontsize=9)
@@ -599,7 +603,7 @@ def main(argv=None):
     if name != "quality_race":
         for suffix in (".md", ".json"):
             (args.out_dir / f"quality_race{suffix}").rename(args.out_dir / f"{name}{suffix}")
-    picture(results, args.out_dir / f"{name}.png")
+    picture(results, recipe.dir, args.out_dir / f"{name}.png")
     print(text)
 
 
