@@ -17,15 +17,7 @@ size=""              # "" (paper-size configs) or _tiny
 decoder=hifigan      # the WaveGAN decoder of the main system (hifigan | istft)
 vits_baseline=false
 paper_ablation=false
-# Our options up to "--" (ESPnet's parse_options.sh would take "--" for an option).
-while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-    case "$1" in
-        --test_set|--size|--decoder|--vits_baseline|--paper_ablation) printf -v "${1#--}" '%s' "${2-}" ;;
-        *) echo "$0: unknown option $1 (see the variables at the top of $0)" >&2; exit 1 ;;
-    esac
-    shift 2
-done
-[ $# -eq 0 ] || shift
+. utils/parse_options.sh  # our options, up to "--"
 [ -n "${test_set}" ] || { echo "$0: --test_set is required" >&2; exit 1; }
 if [ "${decoder}" = hifigan ]; then dec=""; else dec=_${decoder}; fi
 
