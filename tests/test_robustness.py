@@ -18,6 +18,25 @@ from espnet2_glow_wavegan.safe_load import ModelFileError, check_model_file, saf
 LJ_WAVS = CORPORA / "mini_ljspeech/LJSpeech-1.1/wavs"
 
 
+def streamed(model, text, **kwargs):
+    return dict(wav=torch.cat(list(model.inference_stream(text, **kwargs))))
+
+
+def batched(model, text, sids=None, spembs=None, **kwargs):
+    return model.batch_inference(text.view(1, -1), torch.tensor([text.numel()]), sids=None if sids is None else sids.view(1),
+                                 spembs=None if spembs is None else spembs.view(1, -1), **kwargs)[0]
+
+
+# Every synthesis entry point checks its input the same way.
+ENTRY_POINTS = {"inference": lambda model, text, **kwargs: model.inference(text, **kwargs), "stream": streamed,
+                "batch": batched}
+
+
+@pytest.fixture(params=list(ENTRY_POINTS))
+def synthesise(request):
+    return ENTRY_POINTS[request.param]
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [
@@ -31,10 +50,10 @@ LJ_WAVS = CORPORA / "mini_ljspeech/LJSpeech-1.1/wavs"
     ],
     ids=["empty", "all-unk", "sid-too-large", "sid-negative", "spemb-size", "spemb-nan", "sid-missing"],
 )
-def test_bad_synthesis_input_is_a_clear_error(kwargs, message):
+def test_bad_synthesis_input_is_a_clear_error(kwargs, message, synthesise):
     model = tiny_glow_wavegan(prior_params=dict(spks=4, spk_embed_dim=8, global_channels=16)).eval()
     with torch.no_grad(), pytest.raises(ValueError, match=message):
-        model.inference(**kwargs)
+        synthesise(model, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -52,37 +71,37 @@ def test_bad_synthesis_input_is_a_clear_error(kwargs, message):
     ids=["length-zero", "length-negative", "length-nan", "length-inf", "noise-negative", "noise-nan", "too-long",
          "own-limit"],
 )
-def test_synthesis_knobs_out_of_range_are_refused(knobs, message):
+def test_synthesis_knobs_out_of_range_are_refused(knobs, message, synthesise):
     model = tiny_glow_wavegan().eval()
     with torch.no_grad():
         model.generator.prior.duration_predictor.linear.bias.fill_(3.0)  # ~19 frames a token
         with pytest.raises(ValueError, match=message):
-            model.inference(torch.arange(2, 12), **knobs)
+            synthesise(model, torch.arange(2, 12), **knobs)
         # A longer limit, per call, lets long audio through.
-        assert model.inference(torch.arange(2, 12), length_scale=4.0, max_output_seconds=1e4)["wav"].numel() > 0
+        assert synthesise(model, torch.arange(2, 12), length_scale=4.0, max_output_seconds=1e4)["wav"].numel() > 0
     with pytest.raises(ValueError, match="length_scale"):
         tiny_glow_wavegan(length_scale=-1.0)  # the config's defaults are checked too
 
 
-def test_text_with_nothing_to_speak_is_refused():
+def test_text_with_nothing_to_speak_is_refused(synthesise):
     model = tiny_glow_wavegan().eval()
     model.set_token_list(["<blank>", "<unk>", "<space>", "A", "B", ".", ",", "<sos/eos>"] + [f"x{i}" for i in range(12)])
     assert model.silent_token_ids.tolist() == [0, 1, 2, 5, 6, 7]
     with torch.no_grad():
         for text in ([2], [2, 5, 2], [6, 1]):  # spaces, punctuation, <unk>: what "   " or "..." become
             with pytest.raises(ValueError, match="nothing to speak"):
-                model.inference(torch.tensor(text))
-        assert model.inference(torch.tensor([2, 3, 5]), noise_scale=0.0)["wav"].numel() > 0  # " A." speaks
+                synthesise(model, torch.tensor(text))
+        assert synthesise(model, torch.tensor([2, 3, 5]), noise_scale=0.0)["wav"].numel() > 0  # " A." speaks
 
 
-def test_speaker_inputs_to_a_model_without_speakers_are_refused():
+def test_speaker_inputs_to_a_model_without_speakers_are_refused(synthesise):
     model = tiny_glow_wavegan().eval()
     vae = tiny_wavegan_vae().eval()
     with torch.no_grad():
         with pytest.raises(ValueError, match="no speaker table.*takes no sids"):
-            model.inference(torch.arange(2, 9), sids=torch.tensor([999]))
+            synthesise(model, torch.arange(2, 9), sids=torch.tensor([999]))
         with pytest.raises(ValueError, match="takes no speaker embedding"):
-            model.inference(torch.arange(2, 9), spembs=torch.full((8,), float("nan")))
+            synthesise(model, torch.arange(2, 9), spembs=torch.full((8,), float("nan")))
         with pytest.raises(ValueError, match="takes no sids"):
             vae.inference(speech=torch.randn(256 * 8), sids=torch.tensor([0]))
 

@@ -272,3 +272,67 @@ class GlowFlow(torch.nn.Module):
         for flow in self.flows:
             if isinstance(flow, AffineCoupling):
                 flow.wavenet.remove_weight_norm()
+
+    def step_reach(self) -> Tuple[int, ...]:
+        """Squeezed frames on each side that each step's output reads of its input (couplings only)."""
+        return tuple((f.wavenet.receptive_field_size - 1) // 2 if isinstance(f, AffineCoupling) else 0
+                     for f in self.flows)
+
+
+class InverseFlowStream:
+    """``flow(z_p, mask, g, reverse=True)`` of one item, computed left to right as far as asked.
+
+    Only the couplings look at neighbouring frames (their WaveNet reaches ``r`` squeezed frames
+    on each side), so the output's first ``n`` squeezed frames need the last coupling's input
+    up to ``n + r``, the one before up to ``n + 2r``, ...: each stage is computed up to where
+    the stages after it read, on a window holding its new frames and ``r`` frames of context
+    on each side, and keeps its output for the next request. The frames it returns equal the
+    one-pass inverse up to float summation order.
+
+    Args:
+        flow: The prior's flow.
+        z_p: The prior sample (1, C, T), T a multiple of the squeeze factor, zero past the item.
+        mask: The flow's mask (1, 1, T) (see ``FlowPrior.prior_sample``).
+        g: Speaker condition (1, global_channels, 1) or None.
+    """
+
+    def __init__(self, flow: GlowFlow, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None):
+        if z_p.size(0) != 1:
+            raise ValueError(f"the flow streams one item at a time, got a batch of {z_p.size(0)}")
+        self.factor = flow.squeeze_factor
+        self.g = g
+        y, self.mask = squeeze(z_p, mask, self.factor)
+        self.frames = y.size(2)
+        # Stages in the inverse order: a coupling and the pointwise steps after it.
+        self.stages, self.reach = [], []
+        for step, reach in zip(reversed(flow.flows), reversed(flow.step_reach())):
+            if reach or not self.stages:
+                self.stages.append([])
+                self.reach.append(0)
+            self.stages[-1].append(step)
+            self.reach[-1] += reach
+        self.outputs = [y] + [torch.zeros_like(y) for _ in self.stages]
+        self.done = [self.frames] + [0] * len(self.stages)
+
+    def latent(self, start: int, end: int) -> torch.Tensor:
+        """Latent frames ``[start, end)`` of the inverse flow (1, C, end - start), computing what they need."""
+        needed = min(self.frames, -(-end // self.factor))
+        after = 0  # what the stages after this one read beyond ``needed``
+        targets = []
+        for reach in reversed(self.reach):
+            targets.append(min(self.frames, needed + after))
+            after += reach
+        for k, (stage, reach, target) in enumerate(zip(self.stages, self.reach, reversed(targets)), start=1):
+            done = self.done[k]
+            if target <= done:
+                continue
+            lo, hi = max(0, done - reach), min(self.frames, target + reach)
+            assert self.done[k - 1] >= hi, "a stage ran ahead of its input"
+            x, mask = self.outputs[k - 1][:, :, lo:hi], self.mask[:, :, lo:hi]
+            for step in stage:
+                x, _ = step(x, mask, g=self.g, reverse=True)
+            self.outputs[k][:, :, done:target] = x[:, :, done - lo : target - lo]
+            self.done[k] = target
+        first = start // self.factor
+        z, _ = unsqueeze(self.outputs[-1][:, :, first:needed], self.mask[:, :, first:needed], self.factor)
+        return z[:, :, start - first * self.factor : end - first * self.factor]

@@ -9,7 +9,9 @@ from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
-from espnet2_glow_wavegan.glow.prior import FlowPrior
+from espnet2_glow_wavegan.glow.flow import InverseFlowStream
+from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand_by_durations
+from espnet2_glow_wavegan.glow.streaming import SynthesisStream
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
@@ -60,6 +62,11 @@ def check_synthesis_knobs(noise_scale: float, length_scale: float, max_output_se
         )
     if not float(max_output_seconds) > 0:
         raise ValueError(f"max_output_seconds must be > 0, got {max_output_seconds}")
+
+
+def rows(x: Optional[torch.Tensor], index) -> Optional[torch.Tensor]:
+    """``x[index]``, or None for an input not given."""
+    return None if x is None else x[index]
 
 
 def is_silent_token(token: str) -> bool:
@@ -416,12 +423,21 @@ class GlowWaveGAN(WaveformGANTTS):
             ``feat_gen`` z (T_feats, latent_dim), and ``att_w`` the hard alignment
             (T_feats, T_text) when it has at most ``att_w_max_elements`` elements.
         """
-        noise_scale = self.noise_scale if noise_scale is None else noise_scale
-        length_scale = self.length_scale if length_scale is None else length_scale
-        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
-        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
-        self.check_speaker_inputs(sids, spembs)
-        wavegan, prior = self.generator.wavegan, self.generator.prior
+        plan = self._sentence(text, feats, sids, spembs, durations, noise_scale, length_scale,
+                              use_teacher_forcing, max_output_seconds)
+        prior, wavegan = self.generator.prior, self.generator.wavegan
+        durations, frames = plan["durations"], plan["frames"]
+        with_path = frames * durations.size(1) <= self.att_w_max_elements
+        z, _, path = prior.sample_latent(plan["mean"], plan["log_std"], durations, plan["text_mask"], g=plan["g"],
+                                         noise_scale=plan["noise_scale"], with_path=with_path)
+        wav = wavegan.decode(z, g=plan["g_decoder"], chunk_frames=self.decode_chunk_frames)
+        out = dict(wav=wav.view(-1), duration=durations[0], feat_gen=z[0].transpose(0, 1))
+        if with_path:
+            out["att_w"] = path[0]
+        return out
+
+    def check_text(self, text: torch.Tensor) -> None:
+        """Refuse token ids (T_text,) with nothing to synthesise: empty, all unknown, or silent symbols only."""
         if text.numel() == 0:
             raise ValueError("the input text is empty after the text front end: nothing to synthesise")
         if bool((text == UNK_ID).all()):
@@ -434,6 +450,17 @@ class GlowWaveGAN(WaveformGANTTS):
                 "the input text has nothing to speak after the text front end: only spaces, punctuation "
                 "or unknown symbols"
             )
+
+    def _sentence(self, text, feats, sids, spembs, durations, noise_scale, length_scale, use_teacher_forcing,
+                  max_output_seconds):
+        """The sentence-level part of synthesis: checks, text encoder, durations (see :meth:`inference`)."""
+        noise_scale = self.noise_scale if noise_scale is None else noise_scale
+        length_scale = self.length_scale if length_scale is None else length_scale
+        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        self.check_speaker_inputs(sids, spembs)
+        self.check_text(text)
+        wavegan, prior = self.generator.wavegan, self.generator.prior
         text = text.view(1, -1)
         text_lengths = torch.tensor([text.size(1)], device=text.device)
         g = prior.speaker(sids, spembs)
@@ -454,17 +481,159 @@ class GlowWaveGAN(WaveformGANTTS):
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
         frames = int(durations.sum())  # the output's size; checked before anything is synthesised
-        seconds = frames * wavegan.upsample_factor / self.fs
+        self.check_output_length(frames, length_scale, max_output_seconds)
+        return dict(mean=mean, log_std=log_std, durations=durations, text_mask=text_mask, g=g, frames=frames,
+                    g_decoder=wavegan.speaker(sids, spembs), noise_scale=noise_scale)
+
+    def check_output_length(self, frames: int, length_scale: float, max_output_seconds: float, item: str = "") -> None:
+        """Refuse an output of ``frames`` latent frames longer than ``max_output_seconds`` (``item`` prefixes the message)."""
+        seconds = frames * self.generator.wavegan.upsample_factor / self.fs
         if seconds > max_output_seconds:
             raise ValueError(
-                f"the output would last {seconds:.0f} s (length_scale {length_scale}), over max_output_seconds "
+                f"{item}the output would last {seconds:.0f} s (length_scale {length_scale}), over max_output_seconds "
                 f"= {max_output_seconds:g} s; pass a larger max_output_seconds (decode_conf or tts_conf) for longer audio"
             )
-        with_path = frames * text.size(1) <= self.att_w_max_elements
-        z, _, path = prior.sample_latent(mean, log_std, durations, text_mask, g=g, noise_scale=noise_scale,
-                                         with_path=with_path)
-        wav = wavegan.decode(z, g=wavegan.speaker(sids, spembs), chunk_frames=self.decode_chunk_frames)
-        out = dict(wav=wav.view(-1), duration=durations[0], feat_gen=z[0].transpose(0, 1))
-        if with_path:
-            out["att_w"] = path[0]
-        return out
+
+    @torch.no_grad()
+    def inference_stream(
+        self,
+        text: torch.Tensor,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        durations: Optional[torch.Tensor] = None,
+        noise_scale: Optional[float] = None,
+        length_scale: Optional[float] = None,
+        max_output_seconds: Optional[float] = None,
+        chunk_frames: int = 256,
+        first_chunk_frames: int = 16,
+        noise: Optional[torch.Tensor] = None,
+    ) -> SynthesisStream:
+        """Synthesise one utterance as a stream of waveform chunks (iterate the result).
+
+        The text encoder, the durations and the prior sample (noise drawn once, as
+        :meth:`inference` draws it) are computed here, once; then each chunk runs the inverse
+        flow and the decoder only as far as that chunk needs, with their exact context on both
+        sides, so the concatenated chunks equal :meth:`inference`'s waveform (to float rounding)
+        whatever the chunk sizes. A text of several sentences is best streamed sentence by
+        sentence (``espnet2_glow_wavegan.bin.synthesize`` does): the text encoder runs on the
+        whole text before the first chunk.
+
+        Args:
+            text, sids, spembs, durations, noise_scale, length_scale, max_output_seconds: As
+                :meth:`inference`, with the same checks (raised here, before any chunk).
+            chunk_frames: Largest chunk, in latent frames (``hop`` samples each).
+            first_chunk_frames: Frames of the first chunk, small for an early first sample; the
+                next chunks double in size up to ``chunk_frames``.
+            noise: The standard-normal draw (1, latent_dim, T_feats) to use instead of a fresh one.
+
+        Returns:
+            SynthesisStream: yields waveform chunks (n_samples,); its ``durations`` (T_text,),
+            ``num_samples`` and ``sampling_rate`` are known before the first chunk.
+        """
+        if chunk_frames < 1 or first_chunk_frames < 1:
+            raise ValueError(f"chunk_frames and first_chunk_frames must be >= 1, got {chunk_frames} and {first_chunk_frames}")
+        plan = self._sentence(text, None, sids, spembs, durations, noise_scale, length_scale, False,
+                              max_output_seconds)
+        prior, wavegan = self.generator.prior, self.generator.wavegan
+        durations = plan["durations"]
+        lengths = durations.sum(dim=1)
+        mean_y, log_std_y = (expand_by_durations(x, durations, plan["frames"]) for x in (plan["mean"], plan["log_std"]))
+        z_p, z_mask, flow_mask = prior.prior_sample(mean_y, log_std_y, lengths, plan["noise_scale"], noise)
+        flow = InverseFlowStream(prior.flow, z_p, flow_mask, g=plan["g"])
+        return SynthesisStream(wavegan, flow, z_mask, plan["frames"], plan["g_decoder"], durations[0],
+                               self.fs, chunk_frames, first_chunk_frames)
+
+    @torch.no_grad()
+    def batch_inference(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        durations: Optional[torch.Tensor] = None,
+        noise_scale: Optional[float] = None,
+        length_scale: Optional[float] = None,
+        max_output_seconds: Optional[float] = None,
+        noise: Optional[torch.Tensor] = None,
+    ) -> List[Dict[str, torch.Tensor]]:
+        """Synthesise a padded batch of texts in one pass; each output is that text's :meth:`inference` output.
+
+        Every convolution reads zeros past each item's end, as it pads an item alone, so with
+        ``noise_scale`` 0 (or the same noise) an item's waveform equals its batch-1 synthesis
+        up to float summation order. Texts too long for one text-encoder window (see
+        ``FlowPrior.text_states``) are synthesised alone. Sort texts by length before batching:
+        a batch costs what its longest item costs, times its size.
+
+        Args:
+            text: Token ids (B, T_text), padded.
+            text_lengths: (B,).
+            sids: Speaker ids (B,) or (B, 1). spembs: Speaker embeddings (B, spk_embed_dim).
+            durations: Frames per token (B, T_text), overriding the predictor.
+            noise_scale, length_scale, max_output_seconds: As :meth:`inference`, for every item.
+            noise: The standard-normal draw (B, latent_dim, max T_feats) to use (texts synthesised
+                alone draw their own).
+
+        Raises:
+            ValueError: as :meth:`inference`, the message starting with the item's index.
+
+        Returns:
+            List[Dict[str, Tensor]]: per item, :meth:`inference`'s outputs.
+        """
+        noise_scale = self.noise_scale if noise_scale is None else noise_scale
+        length_scale = self.length_scale if length_scale is None else length_scale
+        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        self.check_speaker_inputs(sids, spembs)
+        prior, wavegan = self.generator.prior, self.generator.wavegan
+        sizes = [int(n) for n in text_lengths]
+        for b, size in enumerate(sizes):
+            try:
+                self.check_text(text[b, :size])
+            except ValueError as e:
+                raise ValueError(f"item {b} of the batch: {e}") from None
+        batch = len(sizes)
+        sids = None if sids is None else sids.view(batch, -1)[:, 0]
+        knobs = dict(noise_scale=noise_scale, length_scale=length_scale, max_output_seconds=max_output_seconds)
+        outs = {}
+        # The windowed text encoder of a long text takes one text at a time.
+        alone = [b for b, size in enumerate(sizes) if prior.windowed(size)]
+        for b in alone:
+            try:
+                outs[b] = self.inference(text[b, : sizes[b]], sids=rows(sids, b), spembs=rows(spembs, b),
+                                         durations=None if durations is None else durations[b, : sizes[b]], **knobs)
+            except ValueError as e:
+                raise ValueError(f"item {b} of the batch: {e}") from None
+        rest = [b for b in range(batch) if b not in outs]
+        if rest:
+            index = torch.tensor(rest, device=text.device)
+            padded = self._padded_batch(text[index], [sizes[b] for b in rest], rows(sids, index), rows(spembs, index),
+                                        rows(durations, index), rows(noise, index),
+                                        names=[f"item {b} of the batch: " for b in rest], **knobs)
+            outs.update(zip(rest, padded))
+        return [outs[b] for b in range(batch)]
+
+    def _padded_batch(self, text, sizes, sids, spembs, durations, noise, names, noise_scale, length_scale,
+                      max_output_seconds):
+        """:meth:`batch_inference` of checked texts that each fit one text-encoder window."""
+        prior, wavegan = self.generator.prior, self.generator.wavegan
+        text = text[:, : max(sizes)]
+        g = prior.speaker(sids, spembs)
+        mean, log_std, log_dur, text_mask = prior.encode_text(text, torch.tensor(sizes, device=text.device), g)
+        if durations is None:
+            durations = prior.predict_durations(log_dur, text_mask, length_scale)
+        durations = durations[:, : text.size(1)].long().to(text.device) * text_mask.squeeze(1).long()
+        frames = durations.sum(dim=1)
+        for name, n in zip(names, frames.tolist()):
+            self.check_output_length(n, length_scale, max_output_seconds, item=name)
+        longest = int(frames.max())
+        mean_y, log_std_y = (expand_by_durations(x, durations, longest) for x in (mean, log_std))
+        z = prior.sample_aligned(mean_y, log_std_y, frames, g=g, noise_scale=noise_scale,
+                                 noise=None if noise is None else noise[:, :, :longest])
+        wavs = wavegan.decoder.decode_padded(z, frames, g=wavegan.speaker(sids, spembs))
+        outs = []
+        for b, (size, n) in enumerate(zip(sizes, frames.tolist())):
+            out = dict(wav=wavs[b].reshape(-1), duration=durations[b, :size], feat_gen=z[b, :, :n].transpose(0, 1))
+            if n * size <= self.att_w_max_elements:
+                out["att_w"] = durations_to_path(durations[b : b + 1, :size], text_mask[b : b + 1, :, :size], n)[0]
+            outs.append(out)
+        return outs

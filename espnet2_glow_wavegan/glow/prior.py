@@ -14,7 +14,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.glow.flow import GlowFlow
 from espnet2_glow_wavegan.speaker import SpeakerCondition
-from espnet2_glow_wavegan.utils import float32, frame_mask
+from espnet2_glow_wavegan.utils import float32, frame_mask, padding_zeroed_at_convolutions
 
 LOG_2PI = math.log(2 * math.pi)
 # Glow-TTS' duration predictor (ESPnet's defaults are FastSpeech's 384 channels).
@@ -162,7 +162,7 @@ class FlowPrior(torch.nn.Module):
         """
         width, context = self.synthesis_window_tokens, self.synthesis_window_context
         tokens = text.size(1)
-        if self.training or text.size(0) != 1 or tokens <= width + 2 * context:
+        if self.training or text.size(0) != 1 or not self.windowed(tokens):
             text_mask = frame_mask(text_lengths, tokens)
             return self._encode(text, text_mask), text_mask
         pieces = []
@@ -174,15 +174,26 @@ class FlowPrior(torch.nn.Module):
         h = torch.cat(pieces, dim=2)
         return h, h.new_ones(1, 1, tokens)
 
+    def windowed(self, tokens: int) -> bool:
+        """Whether synthesis encodes a text of ``tokens`` tokens in windows (see :meth:`text_states`)."""
+        return tokens > self.synthesis_window_tokens + 2 * self.synthesis_window_context
+
     def _encode(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """ESPnet's ``TextEncoder.forward`` up to its hidden states (B, hidden, T_text), with our mask.
 
         Its own mask comes from ``make_non_pad_mask(lengths)``, which reads the lengths back
         to the host; the rest is its embedding and its encoder stack, called as it calls them.
+        Its feed-forward convolutions do not mask their inputs, so in a padded batch the last
+        tokens of a shorter text would read the padding's activations: they read zeros, as
+        the text alone does (a padded batch encodes each text as it is encoded alone).
         """
         encoder = self.text_encoder
         x = encoder.emb(text) * math.sqrt(encoder.attention_dim)
-        h, _ = encoder.encoder(x, text_mask.to(x.dtype))
+        if text.size(0) == 1:  # nothing is padded
+            h, _ = encoder.encoder(x, text_mask.to(x.dtype))
+        else:
+            with padding_zeroed_at_convolutions(encoder.encoder, text_mask):
+                h, _ = encoder.encoder(x, text_mask.to(x.dtype))
         return h.transpose(1, 2)
 
     def log_durations(self, h: torch.Tensor, text_mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -327,11 +338,29 @@ class FlowPrior(torch.nn.Module):
         Returns:
             Tensor: z (B, latent_dim, T_feats), zero past each length.
         """
+        z_p, z_mask, flow_mask = self.prior_sample(mean_y, log_std_y, lengths, noise_scale, noise)
+        z, _ = self.flow(z_p, flow_mask, g=g, reverse=True)
+        return (z * z_mask)[:, :, : mean_y.size(2)]
+
+    def prior_sample(
+        self,
+        mean_y: torch.Tensor,
+        log_std_y: torch.Tensor,
+        lengths: torch.Tensor,
+        noise_scale: float = 0.667,
+        noise: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The flow's input for :meth:`sample_aligned`: the prior sample, padded to the flow's fold.
+
+        Returns:
+            Tensor: z_p (B, latent_dim, T_padded), zero past each length.
+            Tensor: Latent frame mask (B, 1, T_padded).
+            Tensor: The flow's mask (B, 1, T_padded): each length rounded up to the fold.
+        """
         frames, f = mean_y.size(2), self.squeeze_factor
         padded = -(-frames // f) * f
         z_mask = frame_mask(lengths, padded, mean_y.dtype)
         noise = torch.randn_like(mean_y) if noise is None else noise
         z_p = torch.nn.functional.pad(mean_y + noise * torch.exp(log_std_y) * noise_scale, (0, padded - frames))
         flow_mask = frame_mask(-torch.div(-lengths, f, rounding_mode="floor") * f, padded, mean_y.dtype)
-        z, _ = self.flow(z_p * z_mask, flow_mask, g=g, reverse=True)
-        return (z * z_mask)[:, :, :frames]
+        return z_p * z_mask, z_mask, flow_mask

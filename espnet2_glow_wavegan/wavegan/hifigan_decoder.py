@@ -7,6 +7,7 @@ import torch
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.utils import frame_mask, padding_zeroed_at_convolutions
 from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     DEFAULT_TILE_ELEMENTS,
     prepare_decoder_for_synthesis,
@@ -70,6 +71,22 @@ class HiFiGANDecoder(HiFiGANGenerator):
         if self.synthesis_tile_elements is None:
             return super().forward(c, g=g)
         return synthesis_decode(self, c, g, self.synthesis_tile_elements)
+
+    def decode_padded(self, c: torch.Tensor, lengths: torch.Tensor, g: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """A padded batch (B, latent_dim, T_frames) of ``lengths`` (B,) frames -> each waveform (1, lengths[b] * hop).
+
+        Every convolution reads zeros past each item's end, as it pads the item alone. The
+        tiled synthesis path (``optimize_for_inference``) decodes item by item: its tiles
+        already keep the work in the caches, where batching would not help.
+        """
+        hop, sizes = self.hop_length, lengths.tolist()
+        if self.synthesis_tile_elements is not None:
+            return [self(c[b : b + 1, :, :size], None if g is None else g[b : b + 1])[0, :, : size * hop]
+                    for b, size in enumerate(sizes)]
+        speaker = [self.global_conv] if hasattr(self, "global_conv") else []
+        with padding_zeroed_at_convolutions(self, frame_mask(lengths, c.size(2)), except_for=speaker):
+            wav = super().forward(c, g=g)
+        return [wav[b, :, : size * hop] for b, size in enumerate(sizes)]
 
     def context_frames(self) -> int:
         """Latent frames on each side that one frame's samples depend on (for chunked decoding).

@@ -13,12 +13,12 @@ the global condition to the latent, as HiFi-GAN's ``global_conv`` adds it after 
 input convolution.
 """
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from typeguard import typechecked
 
-from espnet2_glow_wavegan.utils import float32
+from espnet2_glow_wavegan.utils import float32, frame_mask, padding_zeroed_at_convolutions
 
 SYNTHESIS_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -73,6 +73,21 @@ class ISTFTDecoder(torch.nn.Module):
         hidden = self.backbone(c.to(self.backbone.embed.weight.dtype))  # (B, T_frames, channels)
         with float32(c.device.type):
             return self.head(hidden.float()).unsqueeze(1).to(c.dtype)
+
+    def decode_padded(self, c: torch.Tensor, lengths: torch.Tensor, g: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """A padded batch (B, latent_dim, T_frames) of ``lengths`` (B,) frames -> each waveform (1, lengths[b] * hop).
+
+        The backbone runs on the batch with its convolutions reading zeros past each item's end
+        (as for the item alone); the head and its inverse STFT, whose window envelope depends
+        on where the item ends, run per item (a few percent of the work).
+        """
+        if g is not None:
+            c = c + self.global_conv(g)
+        with padding_zeroed_at_convolutions(self.backbone, frame_mask(lengths, c.size(2))):
+            hidden = self.backbone(c.to(self.backbone.embed.weight.dtype))
+        with float32(c.device.type):
+            return [self.head(hidden[b : b + 1, :length].float()).to(c.dtype)
+                    for b, length in enumerate(lengths.tolist())]
 
     def context_frames(self) -> int:
         """Frames on each side that one frame's samples depend on (for chunked decoding).

@@ -1,0 +1,56 @@
+"""Chunked synthesis of one utterance: the inverse flow and the decoder run chunk by chunk.
+
+Everything after the durations has a finite reach in time: the flow's couplings
+(``GlowFlow.step_reach``) and the decoder (``decoder.context_frames()``). A chunk of output
+frames ``[a, b)`` is decoded from the latent ``[a - c, b + c)`` (``c`` the decoder's context),
+and the flow computes that latent from its own context (:class:`InverseFlowStream`); the
+samples of the context frames are dropped. So each chunk is exact, and the first one costs
+a few chunks' work instead of the whole sentence's.
+"""
+
+from typing import Iterator, Optional
+
+import torch
+
+
+class SynthesisStream:
+    """The waveform of one utterance in chunks: iterate it (each chunk is a 1-D tensor).
+
+    Made by ``GlowWaveGAN.inference_stream``. ``durations`` (frames per token),
+    ``num_samples`` and ``sampling_rate`` are known before the first chunk.
+    """
+
+    def __init__(self, wavegan, flow, z_mask: torch.Tensor, frames: int, g: Optional[torch.Tensor],
+                 durations: torch.Tensor, sampling_rate: int, chunk_frames: int, first_chunk_frames: int):
+        self.wavegan = wavegan
+        self.flow = flow
+        self.z_mask = z_mask
+        self.frames = frames
+        self.g = g
+        self.durations = durations
+        self.sampling_rate = sampling_rate
+        self.hop = wavegan.upsample_factor
+        self.num_samples = frames * self.hop
+        self.chunk_frames = chunk_frames
+        self.first_chunk_frames = first_chunk_frames
+        self.context = wavegan.decoder.context_frames()
+
+    def chunk_bounds(self) -> Iterator[tuple]:
+        """Output frames ``(start, end)`` of each chunk: ``first_chunk_frames``, then doubling up to ``chunk_frames``.
+
+        Each chunk recomputes its context, so small chunks cost more per sample; the first is
+        small for an early start, and the later ones grow while the audio already out plays.
+        """
+        start, size = 0, self.first_chunk_frames
+        while start < self.frames:
+            end = min(self.frames, start + size)
+            yield start, end
+            start, size = end, min(self.chunk_frames, 2 * size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for start, end in self.chunk_bounds():
+            with torch.no_grad():  # the caller's grad mode does not reach a generator's body
+                lo, hi = max(0, start - self.context), min(self.frames, end + self.context)
+                z = self.flow.latent(lo, hi) * self.z_mask[:, :, lo:hi]
+                wav = self.wavegan.decoder(z, g=self.g)
+            yield wav[0, 0, (start - lo) * self.hop : (end - lo) * self.hop]
