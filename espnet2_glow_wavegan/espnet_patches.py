@@ -112,6 +112,7 @@ class SynthesisRun:
     knobs: Dict[str, float] = field(default_factory=dict)  # glow_wavegan decode_conf given on the command line
     optimize: str = "none"  # --optimize_for_inference
     on_error: str = "stop"  # --on_error
+    batch_size: int = 1  # --batch_size: texts synthesised together (glow_wavegan)
     failed: Dict[str, str] = field(default_factory=dict)  # key -> reason of the utterances that failed
     latest: Optional[object] = None  # the Text2Speech that ESPnet's inference() made (it makes one)
 
@@ -169,6 +170,56 @@ def cli_classes():
                 logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({samples} samples at {self.fs} Hz in {elapsed:.4f} s)")
             return out
 
+        def synthesize_batch(self, items):
+            """``[self(**item) for item in items]`` in one padded batch (glow_wavegan), timed as a whole.
+
+            Each item gets what the call on it alone gives (see ``GlowWaveGAN.batch_inference``),
+            durations recomputed from ``att_w`` as ESPnet's call does; its RTF line is the batch's, with
+            its share of the batch's time.
+            """
+            import torch
+            from espnet2.torch_utils.device_funcs import to_device
+            from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+
+            from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+
+            if not isinstance(self.tts, GlowWaveGAN):
+                raise SystemExit(f"--batch_size > 1 synthesises glow_wavegan models only, not {type(self.tts).__name__}")
+            # ESPnet's decode_conf always holds use_teacher_forcing; the model's knobs are added by this CLI.
+            knobs = {k: v for k, v in self.decode_conf.items() if v is not None and k != "use_teacher_forcing"}
+            unsupported = sorted(set(knobs) - {"noise_scale", "length_scale", "max_output_seconds"})
+            if self.decode_conf.get("use_teacher_forcing") or any("speech" in item for item in items):
+                unsupported.append("use_teacher_forcing")
+            if unsupported:
+                raise SystemExit(f"--batch_size > 1 does not take {unsupported}: use --batch_size 1")
+            sizes = [int(item["text"].numel()) for item in items]
+            text = torch.zeros(len(items), max(sizes), dtype=torch.long)
+            for b, item in enumerate(items):
+                text[b, : sizes[b]] = torch.as_tensor(item["text"]).view(-1)
+            batch = dict(text=text, text_lengths=torch.tensor(sizes))
+            for key in ("sids", "spembs", "durations"):
+                if any(key in item for item in items):
+                    values = [torch.as_tensor(item[key]).view(-1) for item in items]
+                    batch[key] = torch.nn.utils.rnn.pad_sequence(values, batch_first=True)
+            batch = to_device(batch, self.device)
+            if self.always_fix_seed:
+                set_all_random_seed(self.seed)
+            synchronize = torch.cuda.synchronize if self.device != "cpu" and torch.cuda.is_available() else (lambda: None)
+            synchronize()
+            start = time.perf_counter()
+            outs = self.tts.batch_inference(**batch, **knobs)
+            synchronize()
+            elapsed = time.perf_counter() - start
+            samples = sum(int(out["wav"].numel()) for out in outs)
+            for out in outs:
+                if out.get("att_w") is not None:
+                    duration, focus_rate = self.duration_calculator(out["att_w"])
+                    out.update(duration=duration, focus_rate=focus_rate)
+                n = int(out["wav"].numel())  # its share of the batch's time, so that stage 9's sums stay exact
+                logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({n} samples at {self.fs} Hz in "
+                             f"{elapsed * n / samples:.4f} s) in a batch of {len(outs)}")
+            return outs
+
         def __call__(self, *args, **kwargs):
             if self.ready is not None:  # synthesised under its key by KeyedTTSTask's iterator
                 out, self.ready = self.ready, None
@@ -213,19 +264,73 @@ def cli_classes():
 
 def synthesised_under_their_keys(loader):
     """ESPnet's data iterator, each utterance synthesised as it comes, so that a failure has a key."""
+    if RUN.batch_size > 1:
+        yield from synthesised_in_batches(loader)
+        return
     for keys, batch in loader:
-        t2s = RUN.latest
-        single = {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}  # as ESPnet's loop does
-        try:
-            t2s.ready = t2s.synthesize(**single)
-        except Exception as e:
-            reason = f"{type(e).__name__}: {e}"
-            if RUN.on_error == "stop":
-                raise SystemExit(f"ERROR: utterance {keys[0]}: {reason} (--on_error skip synthesises the others)")
-            logging.error(f"utterance {keys[0]} skipped: {reason}")
-            RUN.failed[keys[0]] = reason
-            continue
-        yield keys, batch
+        out = _synthesised_alone(keys[0], _single(batch))
+        if out is not None:
+            RUN.latest.ready = out
+            yield keys, batch
+
+
+def _single(batch):
+    """One utterance's inputs from a batch of one, as ESPnet's loop passes them to ``Text2Speech``."""
+    return {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}
+
+
+# Utterances read ahead per batch slot: sorted by length within this window, batches waste little
+# on padding, while the waveforms held at once stay bounded on a large set.
+READ_AHEAD_BATCHES = 16
+
+
+def synthesised_in_batches(loader):
+    """As :func:`synthesised_under_their_keys`, ``RUN.batch_size`` utterances at a time (``--batch_size``).
+
+    Utterances are read ahead, sorted by text length and synthesised in padded batches; they
+    are handed to ESPnet's loop in their own order. A batch that fails is synthesised one
+    utterance at a time, so that the failure is named by its key (``--on_error``) and the
+    others are kept.
+    """
+    t2s = RUN.latest
+    pending = []
+
+    def flush():
+        done = {}
+        order = sorted(range(len(pending)), key=lambda i: pending[i][1]["text"].shape[-1])
+        for first in range(0, len(order), RUN.batch_size):
+            group = [pending[i] for i in order[first : first + RUN.batch_size]]
+            singles = [_single(batch) for _, batch in group]
+            try:
+                outs = t2s.synthesize_batch(singles)
+            except Exception:  # an item that fails (a text, a knob): synthesised alone, it is named
+                outs = [_synthesised_alone(keys[0], single) for (keys, _), single in zip(group, singles)]
+            for (keys, _), out in zip(group, outs):
+                done[keys[0]] = out
+        for keys, batch in pending:
+            if done[keys[0]] is not None:
+                t2s.ready = done[keys[0]]
+                yield keys, batch
+        pending.clear()
+
+    for keys, batch in loader:
+        pending.append((keys, batch))
+        if len(pending) == RUN.batch_size * READ_AHEAD_BATCHES:
+            yield from flush()
+    yield from flush()
+
+
+def _synthesised_alone(key, single):
+    """One utterance's output, or None when it fails and ``--on_error skip`` (recorded in ``RUN.failed``)."""
+    try:
+        return RUN.latest.synthesize(**single)
+    except Exception as e:
+        reason = f"{type(e).__name__}: {e}"
+        if RUN.on_error == "stop":
+            raise SystemExit(f"ERROR: utterance {key}: {reason} (--on_error skip synthesises the others)")
+        logging.error(f"utterance {key} skipped: {reason}")
+        RUN.failed[key] = reason
+        return None
 
 
 def run_espnet_inference(cmd, run: SynthesisRun, output_dir: Union[str, Path]) -> None:

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "corpora"
 
 
-def run_python(args, cwd, env_extra=None, timeout=600, check=True):
+def run_python(args, cwd, env_extra=None, timeout=600, check=True, text=True):
     """Run the project's interpreter in a clean subprocess, as a user would.
 
     The working directory is outside the checkout so that nothing is importable
@@ -25,7 +25,7 @@ def run_python(args, cwd, env_extra=None, timeout=600, check=True):
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.update(env_extra or {})
     proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=text, timeout=timeout
     )
     if check and proc.returncode != 0:
         raise AssertionError(

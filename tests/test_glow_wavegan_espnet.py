@@ -147,23 +147,47 @@ def test_tts_inference_cli_forwards_noise_and_speed(lj_glow, tmp_path):
     assert 1.5 <= lengths["2.0"] / lengths["1.0"] <= 2.5, lengths
 
 
-def test_tts_inference_cli_optimizes_for_synthesis(lj_glow, tmp_path):
+def test_tts_inference_cli_optimizes_and_batches_and_the_stream_cli_speaks_the_same(lj_glow, tmp_path):
+    """--optimize_for_inference float32 and --batch_size 2 write batch-1 wavs; the streaming CLI's PCM is the same."""
     root, _, exp = lj_glow
-    wavs = {}
-    for mode in ("none", "float32"):
+    wavs, durations = {}, {}
+    model = ["--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth")]
+    for mode, options in (("none", ["--optimize_for_inference", "none"]), ("float32", ["--optimize_for_inference", "float32"]),
+                          ("batch", ["--batch_size", "2"])):
         outdir = tmp_path / mode
-        run_python(
-            ["-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0", "--optimize_for_inference", mode,
-             "--data_path_and_name_and_type", f"{root}/data/valid/text,text,text",
-             "--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth"),
+        proc = run_python(
+            ["-m", "espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0", *options,
+             "--data_path_and_name_and_type", f"{root}/data/valid/text,text,text", *model,
              "--output_dir", str(outdir), "--noise_scale", "0.0"],
             cwd=root,
         )
         wavs[mode] = {w.stem: sf.read(w)[0] for w in sorted((outdir / "wav").glob("*.wav"))}
         assert list(wavs[mode]) == ["LJ001-0009", "LJ001-0010"]
+        durations[mode] = (outdir / "durations" / "durations").read_text()
+        assert len(list((outdir / "att_ws").glob("*.png"))) == 2
+        assert ("in a batch of 2" in proc.stderr) == (mode == "batch")
+    assert durations["batch"] == durations["none"]
+    text = dict(line.split(" ", 1) for line in (root / "data/valid/text").read_text().splitlines())["LJ001-0009"]
+    stream = run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", *model, "--text", text, "--output", "-",
+                         "--noise_scale", "0.0", "--optimize_for_inference", "none", "--chunk_frames", "5",
+                         "--first_chunk_frames", "3"], cwd=root, text=False)
+    assert b"first audio after" in stream.stderr
+    streamed = np.frombuffer(stream.stdout, dtype="<i2") / 32768
+    whole = wavs["none"]["LJ001-0009"]
+    assert streamed.shape == whole.shape and np.abs(streamed - whole).max() <= 1 / 32768
     for utt, plain in wavs["none"].items():
         # ESPnet writes 16-bit PCM: equal to within one quantisation step.
         assert np.abs(wavs["float32"][utt] - plain).max() <= 2 / 32768, utt
+        assert np.abs(wavs["batch"][utt] - plain).max() <= 2 / 32768, utt
+
+
+def test_the_stream_cli_refuses_bad_input_by_name(lj_glow, tmp_path):
+    root, _, exp = lj_glow
+    model = ["--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth")]
+    proc = run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", *model, "--text", "Fine. ... ?!", "--output",
+                       str(tmp_path / "out.wav"), "--length_scale", "-1"], cwd=root, check=False)
+    assert proc.returncode != 0
+    assert "ERROR: sentence 'Fine. ... ?!': length_scale must be a finite number > 0" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_stock_text2speech_refuses_bad_synthesis_input(lj_glow, python_run):

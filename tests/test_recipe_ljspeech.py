@@ -244,9 +244,13 @@ def test_reruns_with_new_arguments_get_new_dirs(lj_recipe):
     recipe, _ = lj_recipe
     old_decode = recipe / DECODE / "dev/wav/wav.scp"
     before = old_decode.read_bytes()
-    run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_args", "--noise_scale 0.0")
-    new_decode = recipe / "exp/tts_glow_wavegan_tiny/decode_noise_scale0.0_train.total_count.ave"
-    assert (new_decode / "dev/.done").exists() and len(table(new_decode / "eval1/wav/wav.scp")) == 4
+    # Stage 8 in padded batches of 3 (sorted by length: the 4 utterances make a batch of 3 and one of 1).
+    run(recipe, "--stage", "8", "--stop_stage", "8", "--test_sets", "eval1", "--inference_nj", "1",
+        "--inference_args", "--noise_scale 0.0 --batch_size 3")
+    new_decode = recipe / "exp/tts_glow_wavegan_tiny/decode_noise_scale0.0_batch_size3_train.total_count.ave"
+    assert (new_decode / "eval1/.done").exists() and len(table(new_decode / "eval1/wav/wav.scp")) == 4
+    assert len(table(new_decode / "eval1/durations")) == 4 and len(list((new_decode / "eval1/att_ws").glob("*.png"))) == 4
+    assert "in a batch of 3" in (new_decode / "eval1/log/tts_inference.1.log").read_text()
     assert old_decode.read_bytes() == before
     proc = run(recipe, "--stage", "7", "--stop_stage", "7", "--train_vae", "false", "--train_args", "--max_epoch 1")
     assert (recipe / "exp/tts_glow_wavegan_tiny_max_epoch1/.done").exists()
@@ -256,7 +260,7 @@ def test_reruns_with_new_arguments_get_new_dirs(lj_recipe):
 def test_teacher_forced_decoding_from_the_recipe(lj_recipe):
     """--inference_args "--use_teacher_forcing true": stage 8 passes the reference speech (MAS durations)."""
     recipe, _ = lj_recipe
-    run(recipe, "--stage", "8", "--stop_stage", "8", "--inference_args", "--use_teacher_forcing true")
+    run(recipe, "--stage", "8", "--stop_stage", "8", "--test_sets", "eval1", "--inference_args", "--use_teacher_forcing true")
     out = recipe / "exp/tts_glow_wavegan_tiny/decode_use_teacher_forcingtrue_train.total_count.ave/eval1"
     lengths = dict(table(recipe / "dump/raw/eval1/utt2num_samples"))
     durations = dict(table(out / "durations"))

@@ -18,6 +18,10 @@ Options of its own:
   ``optimize_for_inference`` (weight norm folded, tiled decoder; float32 equals the plain
   output to rounding, bfloat16 is faster on CPUs with AVX512-BF16/AMX and lossy), and
   ESPnet's VITS gets the same decoder path, so RTFs of the two stay comparable.
+* ``--batch_size N`` (default 1; ESPnet's own refuses more than 1): glow_wavegan synthesises
+  ``N`` texts at a time in padded batches, sorted by length within a read-ahead window; each
+  output equals its batch-1 synthesis (see ``GlowWaveGAN.batch_inference``) and is written
+  under its key as usual (durations, att_w pictures, ``--on_error``).
 * ``--on_error {stop,skip}`` (default stop): an utterance that cannot be synthesised
   (empty text, only unknown symbols, a knob out of range, ...) stops the run with a
   message naming its key; with ``skip`` the others are synthesised, the failed keys and
@@ -141,17 +145,21 @@ def main(cmd=None):
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--optimize_for_inference", choices=OPTIMIZE_CHOICES, default="none")
     own.add_argument("--on_error", choices=("stop", "skip"), default="stop")
+    own.add_argument("--batch_size", type=int, default=1)
     own_args, cmd = own.parse_known_args(sys.argv[1:] if cmd is None else cmd)
     if "-h" in cmd or "--help" in cmd:
         print(f"espnet2_glow_wavegan: --optimize_for_inference {{{','.join(OPTIMIZE_CHOICES)}}} (default none); "
-              "--on_error {stop,skip} (default stop). ESPnet's options follow.\n")
+              "--on_error {stop,skip} (default stop); --batch_size N (default 1; glow_wavegan). ESPnet's options follow.\n")
+    if own_args.batch_size < 1:
+        raise SystemExit(f"--batch_size must be >= 1, got {own_args.batch_size}")
     output_dir = argparse.ArgumentParser(add_help=False)
     output_dir.add_argument("--output_dir")
     output_dir = output_dir.parse_known_args(cmd)[0].output_dir
     registry.install_import_hook()
     from espnet2_glow_wavegan.espnet_patches import SynthesisRun, run_espnet_inference
 
-    run = SynthesisRun(optimize=own_args.optimize_for_inference, on_error=own_args.on_error)
+    run = SynthesisRun(optimize=own_args.optimize_for_inference, on_error=own_args.on_error,
+                       batch_size=own_args.batch_size)
     cmd = _set_aside_empty_texts(cmd, output_dir or ".", own_args.on_error, run.failed)
     run.knobs = explicit_synthesis_knobs(cmd)
     run_espnet_inference(cmd, run, output_dir or ".")
