@@ -253,6 +253,10 @@ def main():
     parser.add_argument("--lengths", nargs="+", choices=list(LENGTHS), default=list(LENGTHS),
                         help="synthesis inputs to measure (the smoke test takes one)")
     parser.add_argument("--train_batches", nargs="+", choices=list(TRAIN_BATCHES), default=list(TRAIN_BATCHES))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+                        help="synthesis systems to measure (vits is the reference of the speed column)")
+    parser.add_argument("--train_systems", nargs="+", choices=list(TRAINING), default=list(TRAINING),
+                        help="training steps to measure (vits is the reference)")
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--skip_synthesis", action="store_true")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
@@ -265,20 +269,22 @@ def main():
     if args.child:
         measure(args)
         return
+    if "vits" not in args.systems or "vits" not in args.train_systems:
+        parser.error("--systems and --train_systems must include vits, the reference")
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                            "device": args.device, "threads": args.threads, "configs": "tiny" if args.tiny else "paper-size LJSpeech"},
                "synthesis": {}, "training": {}, "parameters": parameter_table(args.tiny)}
     if not args.skip_synthesis:
         for length in args.lengths:
-            for system in SYSTEMS:
+            for system in args.systems:
                 results["synthesis"].setdefault(length, {})[system] = child(args, system=system, task="synthesis", length=length)
                 print(length, system, results["synthesis"][length][system], flush=True)
         results["deviation"] = {system: child(args, system=system, task="deviation", length="medium")
-                                for system in SYSTEMS if system not in AS_TRAINED}
+                                for system in args.systems if system not in AS_TRAINED}
         print("deviation", results["deviation"], flush=True)
     if not args.skip_training:
         for train_batch in args.train_batches:
-            for system in TRAINING:
+            for system in args.train_systems:
                 results["training"].setdefault(train_batch, {})[system] = child(
                     args, system=system, task="training", train_batch=train_batch)
                 print("train", train_batch, system, results["training"][train_batch][system], flush=True)
@@ -299,7 +305,7 @@ def render(r):
         out += [f"| synthesis RTF (batch 1; {' / '.join(lengths)}: {audio} s of audio) | "
                 + " | ".join(lengths) + " | speed vs ESPnet VITS | deviation from unoptimised, medium (rel. RMS / max abs) | peak RSS [MB] |",
                 "|---|" + "---|" * len(lengths) + "---|---|---|"]
-        for system in SYSTEMS:
+        for system in rows[lengths[0]]:
             cells = [rows[length][system] for length in lengths]
             speed = " / ".join(f"{rows[length]['vits']['rtf'] / rows[length][system]['rtf']:.2f}x" for length in lengths)
             dev = r["deviation"].get(system)
@@ -310,7 +316,8 @@ def render(r):
         batches = list(r["training"])
         out += ["", "| training step (D + G turn), seconds / vs VITS / peak RSS [MB] | "
                 + " | ".join(f"batch {b.replace('x', ' x ')} s" for b in batches) + " |", "|---|" + "---|" * len(batches)]
-        for system, label in TRAINING.items():
+        for system in r["training"][batches[0]]:
+            label = TRAINING[system]
             cells = []
             for b in batches:
                 t = r["training"][b]
