@@ -152,19 +152,20 @@ def cli_classes():
             self.ready = None
             RUN.latest = self
 
-        def synthesize(self, *args, **kwargs):
-            """ESPnet's call, timed: the per-utterance RTF line that stage 9 reads back.
-
-            On a GPU the clock stops when the device has finished, not when the work is queued.
-            """
+        def _timed(self, call, *args, **kwargs):
+            """``(call(...), seconds)``; on a GPU the clock stops when the device has finished its work."""
             import torch
 
             synchronize = torch.cuda.synchronize if self.device != "cpu" and torch.cuda.is_available() else (lambda: None)
             synchronize()
             start = time.perf_counter()
-            out = super().__call__(*args, **kwargs)
+            out = call(*args, **kwargs)
             synchronize()
-            elapsed = time.perf_counter() - start
+            return out, time.perf_counter() - start
+
+        def synthesize(self, *args, **kwargs):
+            """ESPnet's call, timed: the per-utterance RTF line that stage 9 reads back."""
+            out, elapsed = self._timed(super().__call__, *args, **kwargs)
             samples = int(out["wav"].numel()) if out.get("wav") is not None else 0
             if samples:
                 logging.info(f"RTF {elapsed * self.fs / samples:.4f} ({samples} samples at {self.fs} Hz in {elapsed:.4f} s)")
@@ -204,12 +205,7 @@ def cli_classes():
             batch = to_device(batch, self.device)
             if self.always_fix_seed:
                 set_all_random_seed(self.seed)
-            synchronize = torch.cuda.synchronize if self.device != "cpu" and torch.cuda.is_available() else (lambda: None)
-            synchronize()
-            start = time.perf_counter()
-            outs = self.tts.batch_inference(**batch, **knobs)
-            synchronize()
-            elapsed = time.perf_counter() - start
+            outs, elapsed = self._timed(self.tts.batch_inference, **batch, **knobs)
             samples = sum(int(out["wav"].numel()) for out in outs)
             for out in outs:
                 if out.get("att_w") is not None:

@@ -79,15 +79,14 @@ def load(args):
 
     from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-    from espnet2_glow_wavegan.safe_load import check_model_file
+    from espnet2_glow_wavegan.safe_load import safe_text2speech
 
     if args.model_tag:
         t2s = Text2Speech.from_pretrained(model_tag=args.model_tag, device=args.device)
     else:
         if not (args.train_config and args.model_file):
             raise SystemExit("give --train_config and --model_file, or --model_tag")
-        check_model_file(args.model_file)
-        t2s = Text2Speech(train_config=args.train_config, model_file=args.model_file, device=args.device)
+        t2s = safe_text2speech(args.model_file, args.train_config, device=args.device)
     if not isinstance(t2s.tts, GlowWaveGAN):
         raise SystemExit(f"streaming synthesises glow_wavegan models, not {type(t2s.tts).__name__}")
     optimize_for_synthesis(t2s.tts, args.optimize_for_inference)

@@ -436,6 +436,14 @@ class GlowWaveGAN(WaveformGANTTS):
             out["att_w"] = path[0]
         return out
 
+    def _knobs(self, noise_scale, length_scale, max_output_seconds):
+        """The synthesis knobs of a call, unset ones from the config, checked."""
+        noise_scale = self.noise_scale if noise_scale is None else noise_scale
+        length_scale = self.length_scale if length_scale is None else length_scale
+        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        return noise_scale, length_scale, max_output_seconds
+
     def check_text(self, text: torch.Tensor) -> None:
         """Refuse token ids (T_text,) with nothing to synthesise: empty, all unknown, or silent symbols only."""
         if text.numel() == 0:
@@ -454,10 +462,7 @@ class GlowWaveGAN(WaveformGANTTS):
     def _sentence(self, text, feats, sids, spembs, durations, noise_scale, length_scale, use_teacher_forcing,
                   max_output_seconds):
         """The sentence-level part of synthesis: checks, text encoder, durations (see :meth:`inference`)."""
-        noise_scale = self.noise_scale if noise_scale is None else noise_scale
-        length_scale = self.length_scale if length_scale is None else length_scale
-        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
-        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        noise_scale, length_scale, max_output_seconds = self._knobs(noise_scale, length_scale, max_output_seconds)
         self.check_speaker_inputs(sids, spembs)
         self.check_text(text)
         wavegan, prior = self.generator.wavegan, self.generator.prior
@@ -579,12 +584,9 @@ class GlowWaveGAN(WaveformGANTTS):
         Returns:
             List[Dict[str, Tensor]]: per item, :meth:`inference`'s outputs.
         """
-        noise_scale = self.noise_scale if noise_scale is None else noise_scale
-        length_scale = self.length_scale if length_scale is None else length_scale
-        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
-        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        noise_scale, length_scale, max_output_seconds = self._knobs(noise_scale, length_scale, max_output_seconds)
         self.check_speaker_inputs(sids, spembs)
-        prior, wavegan = self.generator.prior, self.generator.wavegan
+        prior = self.generator.prior
         sizes = [int(n) for n in text_lengths]
         for b, size in enumerate(sizes):
             try:
