@@ -82,6 +82,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist"],
+        # ONNX export (onnx: the exporter's and the quantiser's) and the torch-free runtime.
+        "onnx": ["onnx", "onnxruntime"],
         # Recipes: training logs/plots, scoring (MCD, F0) and model-zoo upload.
         "recipe": [
             "tensorboard",

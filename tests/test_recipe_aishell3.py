@@ -68,6 +68,8 @@ def test_aishell3_packed_model_speaks_for_an_unseen_speaker_with_text2speech(ais
         a = t2s("今天天气很好", sids=torch.tensor([0]), spembs=torch.from_numpy(spembs["SSB00150001"]), decode_conf=conf)
         b = t2s("今天天气很好", sids=torch.tensor([0]), spembs=torch.from_numpy(other["SSB00110001"]),
                 decode_conf=dict(conf, length_scale=1.0), durations=a["duration"])
+        np.save("{tmp_path / 'torch.npy'}", a["wav"].numpy())
+        np.save("{tmp_path / 'spembs.npy'}", spembs["SSB00150001"])
         print(json.dumps({{"n": a["wav"].numel(), "dur": int(a["duration"].sum()), "fs": t2s.fs,
                           "spks": t2s.tts.spks, "spk_embed_dim": t2s.tts.spk_embed_dim,
                           "decoder": t2s.tts.generator.wavegan.decoder_type,
@@ -77,11 +79,21 @@ def test_aishell3_packed_model_speaks_for_an_unseen_speaker_with_text2speech(ais
     )
     import json
 
-    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    out = json.loads(python_run(["-c", "import numpy as np\n" + script]).stdout.strip().splitlines()[-1])
     assert out["fs"] == 24000 and out["spks"] == 5 and out["spk_embed_dim"] == 32 and out["finite"]
     assert out["decoder"] == "istft"
     assert out["n"] == out["dur"] * 300
     assert out["differs"], "another speaker embedding must change the voice"
+    # The same zip exported to ONNX: the runtime speaks as Text2Speech does (sids and spembs, pypinyin g2p).
+    python_run(["-m", "espnet2_glow_wavegan.bin.export_onnx", "--packed_model", str(packed),
+                "--out_dir", str(tmp_path / "onnx")])
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+    tts = OnnxText2Speech(tmp_path / "onnx")
+    wav = tts("今天天气很好", sids=0, spembs=np.load(tmp_path / "spembs.npy"), noise_scale=0.0)["wav"]
+    reference = np.load(tmp_path / "torch.npy")
+    assert wav.shape == reference.shape
+    assert np.abs(wav - reference).max() / np.sqrt(np.mean(reference**2)) < 1e-4
 
 
 def test_packed_multi_speaker_model_holds_the_unseen_test_speaker(aishell_recipe):

@@ -29,7 +29,7 @@ def lj_recipe(tmp_path_factory):
     """
     recipe = recipe_copy(tmp_path_factory.mktemp("lj"), "ljspeech")
     proc = run(recipe, "--nj", "1", "--inference_nj", "1", "--stop_stage", "11", "--hf_repo", HF_REPO, "--hf_dry_run", "true", "--vits_baseline", "true",
-               "--score_opts", "--dnsmos true")
+               "--score_opts", "--dnsmos true", "--export_onnx", "true")
     return recipe, proc
 
 
@@ -200,17 +200,39 @@ def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_
         files = unpack("{moved}", "{tmp_path / 'unpacked'}")
         t2s = Text2Speech.from_pretrained(**files)
         out = t2s("Hello from a packed model.")
+        np.save("{tmp_path / 'torch.npy'}", t2s("Hello, world.", decode_conf={{"noise_scale": 0.0}})["wav"].numpy())
         print(json.dumps({{"keys": sorted(files), "n": out["wav"].numel(), "fs": t2s.fs,
                           "type": type(t2s.tts).__name__, "speech_input": t2s.tts.speech_input}}))
         """
     )
     import json
 
-    out = json.loads(python_run(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
+    out = json.loads(python_run(["-c", "import numpy as np\n" + script], cwd=tmp_path).stdout.strip().splitlines()[-1])
     assert out["type"] == "GlowWaveGAN" and out["fs"] == 22050 and out["n"] > 0
     assert {"train_config", "model_file"} <= set(out["keys"])
     # A prior trained on stored latents synthesises from the zip alone.
     assert out["speech_input"] == "posterior_stats"
+    # Stage 10's ONNX export (--export_onnx true), in the zip: the same waveform in a process without torch.
+    onnx_dirs = [p.parent for p in (tmp_path / "unpacked").rglob("flow.onnx")]
+    assert len(onnx_dirs) == 1
+    script = textwrap.dedent(
+        f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ImportError("no torch here")
+        sys.meta_path.insert(0, NoTorch())
+        import numpy as np
+        from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+        wav = OnnxText2Speech("{onnx_dirs[0]}")("Hello, world.", noise_scale=0.0)["wav"]
+        reference = np.load("{tmp_path / 'torch.npy'}")
+        print("relative error", np.abs(wav - reference).max() / np.sqrt(np.mean(reference ** 2)), wav.shape == reference.shape)
+        """
+    )
+    line = python_run(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1]
+    assert line.startswith("relative error") and line.endswith("True")
+    assert float(line.split()[2]) < 1e-4
 
 
 def test_hugging_face_dry_run_folder(lj_recipe):
@@ -221,6 +243,7 @@ def test_hugging_face_dry_run_folder(lj_recipe):
     assert card.startswith("---\n") and "text-to-speech" in card and "- espnet" in card
     assert "not on PyPI" in card and "pip install ." in card and "python -m build" in card and "Text2Speech(" in card
     assert "| glow_wavegan |" in card and "tts: glow_wavegan" in card
+    assert "espnet2_glow_wavegan.onnx.runtime --model_dir" in card and list(folder.rglob("decoder.onnx"))
     import yaml
 
     meta = yaml.safe_load((folder / "meta.yaml").read_text())

@@ -103,16 +103,6 @@ class GroupedInvertibleConv1x1(torch.nn.Module):
             w[:, 0] = -w[:, 0]
         self.weight = torch.nn.Parameter(w)
 
-    def _grouped(self, x):
-        # (B, C, T) -> (B, C / g, g, T): group k = channels 2k, 2k+1 of each half.
-        b, c, t = x.shape
-        g = self.group_size
-        return x.view(b, 2, c // g, g // 2, t).permute(0, 2, 1, 3, 4).reshape(b, c // g, g, t)
-
-    def _ungrouped(self, x):
-        b, n, g, t = x.shape
-        return x.view(b, n, 2, g // 2, t).permute(0, 2, 1, 3, 4).reshape(b, n * g, t)
-
     def forward(self, x, mask, g=None, reverse=False):
         lengths = mask.sum(dim=(1, 2))
         # Determinant, inverse and the map in at least float32 (half precision is too coarse);
@@ -125,8 +115,23 @@ class GroupedInvertibleConv1x1(torch.nn.Module):
                 weight = torch.linalg.inv_ex(weight)[0]
                 logdet = -logdet
             weight, logdet = weight.to(dtype), logdet.to(dtype)
-            y = torch.einsum("ij,bnjt->bnit", weight, self._grouped(x.to(dtype)))
-        return self._ungrouped(y) * mask, logdet * (self.channels // self.group_size) * lengths
+            y = grouped_matmul(weight, x.to(dtype))
+        return y * mask, logdet * (self.channels // self.group_size) * lengths
+
+    def matrix(self, reverse: bool = False) -> torch.Tensor:
+        """The group matrix applied in the given direction (its inverse for ``reverse``), float32."""
+        with torch.no_grad():
+            weight = self.weight.float()
+            return torch.linalg.inv(weight) if reverse else weight.clone()
+
+
+def grouped_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``weight`` (g, g) applied to each group of ``x`` (B, C, T): group k = channels 2k, 2k+1 of each half."""
+    b, c, t = x.shape
+    g = weight.size(0)
+    grouped = x.view(b, 2, c // g, g // 2, t).permute(0, 2, 1, 3, 4).reshape(b, c // g, g, t)
+    y = torch.einsum("ij,bnjt->bnit", weight, grouped)
+    return y.view(b, c // g, 2, g // 2, t).permute(0, 2, 1, 3, 4).reshape(b, c, t)
 
 
 class AffineCoupling(torch.nn.Module):

@@ -1,7 +1,5 @@
 """Glow-WaveGAN text-to-speech as an ESPnet GAN-TTS model (``tts: glow_wavegan``)."""
 
-import math
-import unicodedata
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -13,6 +11,12 @@ from espnet2_glow_wavegan.glow.flow import InverseFlowStream
 from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand_by_durations
 from espnet2_glow_wavegan.glow.streaming import SynthesisStream
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
+from espnet2_glow_wavegan.synthesis_checks import (
+    check_synthesis_knobs,
+    check_token_ids,
+    is_silent_token,
+    output_length_error,
+)
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
@@ -21,8 +25,6 @@ from espnet2_glow_wavegan.wavegan.wavegan_vae import DEFAULT_DISCRIMINATOR_PARAM
 
 TRAINING_PHASES = ("prior", "joint")
 SPEECH_INPUTS = ("waveform", "posterior_stats")
-# ESPnet token lists put <blank> at 0 and <unk> at 1 (espnet2.bin.tokenize_text --add_symbol).
-UNK_ID = 1
 
 
 class GlowWaveGANGenerator(torch.nn.Module):
@@ -52,28 +54,9 @@ def flat_settings(settings: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def check_synthesis_knobs(noise_scale: float, length_scale: float, max_output_seconds: float) -> None:
-    """Refuse synthesis settings outside their ranges, naming the knob and the range."""
-    if not (math.isfinite(float(length_scale)) and float(length_scale) > 0):
-        raise ValueError(f"length_scale must be a finite number > 0 (1: as trained, > 1: slower), got {length_scale}")
-    if not (math.isfinite(float(noise_scale)) and float(noise_scale) >= 0):
-        raise ValueError(
-            f"noise_scale must be a finite number >= 0 (0: deterministic, 0.667: Glow-TTS' default), got {noise_scale}"
-        )
-    if not float(max_output_seconds) > 0:
-        raise ValueError(f"max_output_seconds must be > 0, got {max_output_seconds}")
-
-
 def rows(x: Optional[torch.Tensor], index) -> Optional[torch.Tensor]:
     """``x[index]``, or None for an input not given."""
     return None if x is None else x[index]
-
-
-def is_silent_token(token: str) -> bool:
-    """A token that voices nothing: a special symbol, a space, or punctuation only."""
-    if token in ("<blank>", "<unk>", "<space>", "<sos/eos>") or not token.strip():
-        return True
-    return all(unicodedata.category(c)[0] in "PZ" for c in token)
 
 
 class NoDiscriminator(torch.nn.Module):
@@ -393,6 +376,7 @@ class GlowWaveGAN(WaveformGANTTS):
         length_scale: Optional[float] = None,
         use_teacher_forcing: bool = False,
         max_output_seconds: Optional[float] = None,
+        noise: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> Dict[str, torch.Tensor]:
         """Synthesise one utterance.
@@ -412,6 +396,7 @@ class GlowWaveGAN(WaveformGANTTS):
             length_scale: Duration multiplier (> 1: slower).
             use_teacher_forcing: Take durations from ``feats`` (needs ``feats``).
             max_output_seconds: Longest output allowed (default: the config's).
+            noise: The standard-normal draw (1, latent_dim, T_feats) to use instead of a fresh one.
 
         Raises:
             ValueError: a knob outside its range, text with nothing to speak, speaker inputs
@@ -429,7 +414,7 @@ class GlowWaveGAN(WaveformGANTTS):
         durations, frames = plan["durations"], plan["frames"]
         with_path = frames * durations.size(1) <= self.att_w_max_elements
         z, _, path = prior.sample_latent(plan["mean"], plan["log_std"], durations, plan["text_mask"], g=plan["g"],
-                                         noise_scale=plan["noise_scale"], with_path=with_path)
+                                         noise_scale=plan["noise_scale"], with_path=with_path, noise=noise)
         wav = wavegan.decode(z, g=plan["g_decoder"], chunk_frames=self.decode_chunk_frames)
         out = dict(wav=wav.view(-1), duration=durations[0], feat_gen=z[0].transpose(0, 1))
         if with_path:
@@ -446,18 +431,8 @@ class GlowWaveGAN(WaveformGANTTS):
 
     def check_text(self, text: torch.Tensor) -> None:
         """Refuse token ids (T_text,) with nothing to synthesise: empty, all unknown, or silent symbols only."""
-        if text.numel() == 0:
-            raise ValueError("the input text is empty after the text front end: nothing to synthesise")
-        if bool((text == UNK_ID).all()):
-            raise ValueError(
-                "every symbol of the input text is unknown to the model (all <unk>): check the language, "
-                "the text cleaner and the g2p of the model's config"
-            )
-        if self.silent_token_ids.numel() and bool(torch.isin(text, self.silent_token_ids.to(text.device)).all()):
-            raise ValueError(
-                "the input text has nothing to speak after the text front end: only spaces, punctuation "
-                "or unknown symbols"
-            )
+        silent = self.silent_token_ids.tolist() if self.silent_token_ids.numel() else ()
+        check_token_ids(text.tolist(), set(silent))
 
     def _sentence(self, text, feats, sids, spembs, durations, noise_scale, length_scale, use_teacher_forcing,
                   max_output_seconds):
@@ -493,11 +468,9 @@ class GlowWaveGAN(WaveformGANTTS):
     def check_output_length(self, frames: int, length_scale: float, max_output_seconds: float, item: str = "") -> None:
         """Refuse an output of ``frames`` latent frames longer than ``max_output_seconds`` (``item`` prefixes the message)."""
         seconds = frames * self.generator.wavegan.upsample_factor / self.fs
-        if seconds > max_output_seconds:
-            raise ValueError(
-                f"{item}the output would last {seconds:.0f} s (length_scale {length_scale}), over max_output_seconds "
-                f"= {max_output_seconds:g} s; pass a larger max_output_seconds (decode_conf or tts_conf) for longer audio"
-            )
+        error = output_length_error(seconds, length_scale, max_output_seconds, item)
+        if error:
+            raise ValueError(error)
 
     @torch.no_grad()
     def inference_stream(

@@ -143,12 +143,18 @@ class FlowPrior(torch.nn.Module):
             Tensor: Text mask (B, 1, T_text).
         """
         h, text_mask = self.text_states(text, text_lengths)
+        return (*self.token_statistics(h, text_mask, g), text_mask)
+
+    def token_statistics(
+        self, h: torch.Tensor, text_mask: torch.Tensor, g: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Text encoder states (B, hidden, T_text) -> prior mean, log-std (B, latent_dim, T_text), log durations (B, T_text)."""
         stats = self.stats_proj(h).float() * text_mask  # the Gaussians' statistics in float32 under autocast
         if self.mean_only:
             mean, log_std = stats, torch.zeros_like(stats)
         else:
             mean, log_std = stats.chunk(2, dim=1)
-        return mean, log_std, self.log_durations(h, text_mask, g), text_mask
+        return mean, log_std, self.log_durations(h, text_mask, g)
 
     def text_states(self, text: torch.Tensor, text_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Text encoder states (B, hidden, T_text) and mask (B, 1, T_text).
@@ -294,11 +300,12 @@ class FlowPrior(torch.nn.Module):
         g: Optional[torch.Tensor] = None,
         noise_scale: float = 0.667,
         with_path: bool = True,
+        noise: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Expand the token Gaussians by ``durations``, sample, and invert the flow.
 
         The expansion repeats each token's statistics (linear in the output length); the
-        dense alignment is built only on request.
+        dense alignment is built only on request. ``noise``: as :meth:`sample_aligned`.
 
         Returns:
             Tensor: z (B, latent_dim, T_feats), T_feats = max total duration, zero past each length.
@@ -310,7 +317,7 @@ class FlowPrior(torch.nn.Module):
         frames = int(lengths.max())  # sizes the output: the one read-back of synthesis, as in VITS
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
         path = durations_to_path(durations, text_mask, frames) if with_path else None
-        return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale), lengths, path
+        return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale, noise=noise), lengths, path
 
     def sample_aligned(
         self,

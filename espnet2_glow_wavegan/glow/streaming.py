@@ -12,6 +12,8 @@ from typing import Iterator, Optional
 
 import torch
 
+from espnet2_glow_wavegan.chunks import chunk_bounds
+
 
 class SynthesisStream:
     """The waveform of one utterance in chunks: iterate it (each chunk is a 1-D tensor).
@@ -36,16 +38,8 @@ class SynthesisStream:
         self.context = wavegan.decoder.context_frames()
 
     def chunk_bounds(self) -> Iterator[tuple]:
-        """Output frames ``(start, end)`` of each chunk: ``first_chunk_frames``, then doubling up to ``chunk_frames``.
-
-        Each chunk recomputes its context, so small chunks cost more per sample; the first is
-        small for an early start, and the later ones grow while the audio already out plays.
-        """
-        start, size = 0, self.first_chunk_frames
-        while start < self.frames:
-            end = min(self.frames, start + size)
-            yield start, end
-            start, size = end, min(self.chunk_frames, 2 * size)
+        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.chunks.chunk_bounds`)."""
+        return chunk_bounds(self.frames, self.first_chunk_frames, self.chunk_frames)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         for start, end in self.chunk_bounds():

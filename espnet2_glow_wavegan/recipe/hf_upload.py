@@ -51,7 +51,7 @@ out = t2s("{example}"{speaker_args}, decode_conf={{"noise_scale": 0.667, "length
 sf.write("out.wav", out["wav"].numpy(), t2s.fs)
 ```
 
-## Results
+{onnx}## Results
 
 {results}
 
@@ -63,6 +63,17 @@ sf.write("out.wav", out["wav"].numpy(), t2s.fs)
 {config_text}
 ```
 </details>
+"""
+
+ONNX_CARD = """### Without torch (ONNX Runtime)
+
+`{model_dir}` holds the model as ONNX graphs (stage 10 with `--export_onnx true`). The runtime needs
+numpy, onnxruntime and ESPnet's text front end, and never imports torch:
+
+```bash
+python -m espnet2_glow_wavegan.onnx.runtime --model_dir {model_dir} --text "{example}" --output out.wav
+```
+
 """
 
 
@@ -100,6 +111,8 @@ def main(argv=None):
     if prior.get("spk_embed_dim"):
         speaker_args += ", spembs=torch.from_numpy(embedding)  # see spk_embeds.npz"
     results = [p for p in args.out_dir.rglob("RESULTS.md")]
+    onnx_dirs = [p.parent.relative_to(args.out_dir) for p in sorted(args.out_dir.rglob("config.yaml"))
+                 if (p.parent / "flow.onnx").exists()]
     if args.package_url:
         package_source = f"source: {args.package_url}"
         install = f'pip install "espnet2-glow-wavegan @ git+{args.package_url}"'
@@ -111,6 +124,7 @@ def main(argv=None):
         package_source=package_source, install=install,
         lang=args.lang, dataset=args.dataset, title=args.hf_repo.split("/")[-1], system=config["tts"],
         config=config_rel, model=model_rel, example=args.example, speaker_args=speaker_args,
+        onnx=ONNX_CARD.format(model_dir=onnx_dirs[0], example=args.example) if onnx_dirs else "",
         results=results[0].read_text().replace("# Results", "").strip() if results else "(no scores)",
         config_text=yaml.safe_dump(config, sort_keys=False, allow_unicode=True).strip(),
     )

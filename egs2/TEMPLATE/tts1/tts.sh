@@ -7,7 +7,7 @@
 #   2 format/resample wavs into dump/raw      6 collect statistics (--collect_stats, aggregate_stats_dirs)
 #   3 speaker ids / speaker embeddings        7 training (espnet2.bin.launch + ${tts_task}_train)
 #   4 length filtering                        8 decoding (tts_inference: wav/, durations, att_ws/)
-#   9 scoring (MCD, log-F0 RMSE, V/UV, RTF)  10 pack (espnet2.bin.pack tts)
+#   9 scoring (MCD, log-F0 RMSE, V/UV, RTF)  10 pack (espnet2.bin.pack tts; --export_onnx true: ONNX too)
 #  11 upload to the Hugging Face hub (--hf_repo; --hf_dry_run true writes the folder only)
 #
 # Two-stage training (Glow-WaveGAN): with --vae_config, stage 7 first trains that model
@@ -104,6 +104,7 @@ inference_model=train.total_count.ave.pth
 # Scoring, packing, upload
 score_opts=""          # e.g. --spk_similarity_model espnet/voxcelebs12_rawnet3 (online)
 packed_model=""        # default: exp/tts_<tag>/<tag>_<inference model>.zip
+export_onnx=false      # true: stage 10 also exports ONNX graphs (torch-free runtime) and packs them
 hf_repo=""             # <user>/<name>
 hf_dry_run=false       # true: write the upload folder, send nothing
 hf_example="Hello world."
@@ -596,6 +597,14 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
         # shellcheck disable=SC2086
         ${python} -m espnet2_glow_wavegan.recipe.speaker_means ${_means} --out "${tts_exp}/spk_embeds.npz"
         _opts+="--option ${tts_exp}/spk_embeds.npz "
+    fi
+    if "${export_onnx}"; then
+        # The graphs of the packed model, for espnet2_glow_wavegan.onnx.runtime (see docs/onnx.md).
+        _onnx=${tts_exp}/onnx_${inference_model%.*}
+        [ ! -d "${_onnx}" ] || { log "replacing ${_onnx} (written by an earlier stage 10)"; rm -r "${_onnx}"; }
+        ${python} -m espnet2_glow_wavegan.bin.export_onnx --train_config "${tts_exp}/config.yaml" \
+            --model_file "${tts_exp}/${inference_model}" --out_dir "${_onnx}"
+        _opts+="--option ${_onnx} "
     fi
     # shellcheck disable=SC2086
     ${python} -m espnet2.bin.pack tts --train_config "${tts_exp}/config.yaml" \

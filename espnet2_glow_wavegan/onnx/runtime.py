@@ -1,0 +1,316 @@
+"""Synthesis from an exported glow_wavegan with onnxruntime and numpy: no torch.
+
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+    tts = OnnxText2Speech("exp/.../onnx")
+    out = tts("Hello world.", noise_scale=0.667, length_scale=1.0)   # out["wav"], out["duration"]
+
+    python -m espnet2_glow_wavegan.onnx.runtime --model_dir D --text "Hello world." --output hello.wav
+
+The text goes through the ESPnet text front end the model was trained with (cleaner, g2p,
+tokenizer, token list from the exported ``config.yaml``), then the four graphs of
+:mod:`espnet2_glow_wavegan.onnx.graphs`. Between them this module repeats each token's prior
+statistics by its duration, draws the noise (numpy, or the ``noise`` given), and encodes long
+texts in windows and decodes long latents in chunks exactly as the torch model does, so that
+with ``noise_scale`` 0 or the same noise the waveform equals ``GlowWaveGAN.inference``'s.
+Inputs are checked as the torch model checks them, with the same messages, before onnxruntime
+sees them.
+"""
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+import yaml
+
+from espnet2_glow_wavegan.chunks import chunk_bounds
+from espnet2_glow_wavegan.synthesis_checks import check_synthesis_knobs, check_token_ids, output_length_error
+from espnet2_glow_wavegan.text_checks import warn_if_transliterated
+
+PRECISIONS = ("float32", "int8")
+
+
+class OnnxText2Speech:
+    """``Text2Speech``-like synthesis from an exported folder (see :mod:`espnet2_glow_wavegan.onnx.export`).
+
+    Args:
+        model_dir: The folder ``export_onnx`` wrote.
+        precision: ``float32``, or ``int8`` for the flow and decoder graphs quantised at export.
+        threads: onnxruntime's intra-op threads (default: onnxruntime's choice, one per core).
+        providers: onnxruntime execution providers (default: CPU).
+    """
+
+    def __init__(self, model_dir: Union[str, Path], precision: str = "float32", threads: Optional[int] = None,
+                 providers: Optional[List[str]] = None):
+        import onnxruntime
+
+        self.model_dir = Path(model_dir)
+        config_path = self.model_dir / "config.yaml"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{config_path} not found: give the folder export_onnx wrote")
+        self.config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        if self.config.get("model_type") != "glow_wavegan":
+            raise ValueError(f"{config_path}: model_type is {self.config.get('model_type')!r}, not 'glow_wavegan'")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "int8" and not self.config["quantized"]:
+            raise ValueError(f"{self.model_dir} has no int8 graphs: export with --quantize true")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        providers = providers or ["CPUExecutionProvider"]
+        self.sessions = {}
+        for name in ("text_encoder", "sentence", "flow", "decoder"):
+            file = f"{name}.int8.onnx" if precision == "int8" and name in self.config["quantized"] else f"{name}.onnx"
+            self.sessions[name] = onnxruntime.InferenceSession(str(self.model_dir / file), options, providers=providers)
+        self.sentence_outputs = [o.name for o in self.sessions["sentence"].get_outputs()]
+        self.fs = self.config["sampling_rate"]
+        self.hop = self.config["hop_length"]
+        self.silent_token_ids = set(self.config["silent_token_ids"])
+        self._frontend = None
+
+    # -- the text front end -------------------------------------------------------------
+
+    def frontend(self):
+        """ESPnet's cleaner, tokenizer and token-id converter, as ``Text2Speech`` builds them (built on first use)."""
+        if self._frontend is None:
+            from espnet2.text.build_tokenizer import build_tokenizer
+            from espnet2.text.cleaner import TextCleaner
+            from espnet2.text.token_id_converter import TokenIDConverter
+
+            front = self.config["frontend"]
+            bpemodel = front.get("bpemodel")
+            tokenizer = build_tokenizer(
+                token_type=front["token_type"], bpemodel=None if bpemodel is None else str(self.model_dir / bpemodel),
+                non_linguistic_symbols=front.get("non_linguistic_symbols"), g2p_type=front.get("g2p"),
+            )
+            self._frontend = (TextCleaner(front.get("cleaner")), tokenizer,
+                              TokenIDConverter(token_list=front["token_list"], unk_symbol="<unk>"))
+        return self._frontend
+
+    def token_ids(self, text: str) -> np.ndarray:
+        """Text -> token ids (T_text,) int64 through the model's front end."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        cleaner, tokenizer, converter = self.frontend()
+        cleaned = cleaner(text)
+        warn_if_transliterated("input", text, cleaned)
+        return np.array(converter.tokens2ids(tokenizer.text2tokens(cleaned)), dtype=np.int64)
+
+    # -- synthesis ------------------------------------------------------------------------
+
+    def __call__(self, text: str, sids=None, spembs=None, noise_scale: Optional[float] = None,
+                 length_scale: Optional[float] = None, max_output_seconds: Optional[float] = None,
+                 noise: Optional[np.ndarray] = None, seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """Synthesise ``text``: ``wav`` (T_wav,) float32, ``duration`` frames per token (T_text,), ``feat_gen`` z.
+
+        Args:
+            text: Raw text, as ``Text2Speech`` takes it.
+            sids: Speaker id (int or (1,)), when the model has a speaker table.
+            spembs: Speaker embedding (spk_embed_dim,), when the model takes one.
+            noise_scale, length_scale, max_output_seconds: As ``GlowWaveGAN.inference`` (default: the
+                model's config).
+            noise: The standard-normal draw (latent_dim, T_feats) or (1, latent_dim, T_feats) to use.
+            seed: Seed of the noise drawn when ``noise`` is not given.
+        """
+        return self.synthesize_ids(self.token_ids(text), sids, spembs, noise_scale, length_scale,
+                                   max_output_seconds, noise, seed)
+
+    def synthesize_ids(self, ids: np.ndarray, sids=None, spembs=None, noise_scale=None, length_scale=None,
+                       max_output_seconds=None, noise=None, seed=None) -> Dict[str, np.ndarray]:
+        """:meth:`__call__` from token ids (T_text,)."""
+        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds)
+        z_p, mask = self.prior_sample(plan, noise, seed)
+        z = self.run_flow(z_p, mask, plan.get("flow_condition"))[:, :, : plan["frames"]]
+        wav = self.decode(z, plan.get("decoder_condition"))
+        return dict(wav=wav, duration=plan["durations"], feat_gen=z[0].T)
+
+    def sentence(self, ids, sids=None, spembs=None, noise_scale=None, length_scale=None,
+                 max_output_seconds=None) -> Dict[str, np.ndarray]:
+        """Checks, text encoder (in windows for a long text) and the sentence graph: the sentence-level part."""
+        c = self.config
+        noise_scale = c["noise_scale"] if noise_scale is None else noise_scale
+        length_scale = c["length_scale"] if length_scale is None else length_scale
+        max_output_seconds = c["max_output_seconds"] if max_output_seconds is None else max_output_seconds
+        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        speakers = self.speaker_inputs(sids, spembs)
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        check_token_ids(ids.tolist(), self.silent_token_ids)
+        vocabulary = len(c["frontend"]["token_list"])
+        if ids.min() < 0 or ids.max() >= vocabulary:
+            raise ValueError(f"token ids must be in 0..{vocabulary - 1} (the model's token list), got {ids.min()}..{ids.max()}")
+        h = self.text_states(ids)
+        outs = self.sessions["sentence"].run(
+            None, dict(h=h, length_scale=np.array(length_scale, dtype=np.float32), **speakers))
+        plan = dict(zip(self.sentence_outputs, outs))
+        plan["durations"] = plan["durations"][0]
+        plan["frames"] = int(plan["durations"].sum())
+        error = output_length_error(plan["frames"] * self.hop / self.fs, length_scale, max_output_seconds)
+        if error:
+            raise ValueError(error)
+        plan["noise_scale"] = float(noise_scale)
+        return plan
+
+    def speaker_inputs(self, sids, spembs) -> Dict[str, np.ndarray]:
+        """The speaker inputs as the graphs take them, checked as the torch model checks them."""
+        spks, dim = self.config["spks"], self.config["spk_embed_dim"]
+        if sids is not None and not spks:
+            raise ValueError("this model has no speaker table (spks is not set in its config): it takes no sids")
+        if spembs is not None and not dim:
+            raise ValueError("this model takes no speaker embedding (spk_embed_dim is not set in its config): it takes no spembs")
+        inputs = {}
+        if spks:
+            if sids is None:
+                raise ValueError(f"this model has a speaker table (spks={spks}): pass sids")
+            sids = np.asarray(sids, dtype=np.int64).reshape(-1)
+            if sids.size != 1 or not 0 <= int(sids[0]) < spks:
+                raise ValueError(f"speaker id {sids.tolist()} is outside the speaker table 0..{spks - 1} "
+                                 "(spk2sid of the training data; 0 is <unk>)")
+            inputs["sids"] = sids
+        if dim:
+            if spembs is None:
+                raise ValueError(f"this model takes speaker embeddings (spk_embed_dim={dim}): pass spembs")
+            spembs = np.asarray(spembs, dtype=np.float32)
+            if spembs.shape[-1] != dim or spembs.size != dim:
+                raise ValueError(f"speaker embedding has {spembs.shape[-1]} dimensions, the model takes {dim}")
+            if not np.isfinite(spembs).all():
+                raise ValueError("speaker embedding contains NaN or Inf")
+            inputs["spembs"] = spembs.reshape(1, dim)
+        return inputs
+
+    def text_states(self, ids: np.ndarray) -> np.ndarray:
+        """Encoder states (1, hidden, T_text); a long text in the windows of ``FlowPrior.text_states``."""
+        width, context = self.config["synthesis_window_tokens"], self.config["synthesis_window_context"]
+        encoder = self.sessions["text_encoder"]
+        tokens = ids.size
+        if tokens <= width + 2 * context:
+            return encoder.run(None, dict(text=ids.reshape(1, -1)))[0]
+        pieces = []
+        for start in range(0, tokens, width):
+            end = min(start + width, tokens)
+            lo, hi = max(0, start - context), min(tokens, end + context)
+            h = encoder.run(None, dict(text=ids[lo:hi].reshape(1, -1)))[0]
+            pieces.append(h[:, :, start - lo : end - lo])
+        return np.concatenate(pieces, axis=2)
+
+    def prior_sample(self, plan, noise=None, seed=None) -> Tuple[np.ndarray, np.ndarray]:
+        """The flow's input: N(mean, (noise_scale * std)^2) per frame, padded to the flow's fold, and its mask."""
+        durations, frames, f = plan["durations"], plan["frames"], self.config["squeeze_factor"]
+        mean_y = np.repeat(plan["mean"], durations, axis=2)
+        log_std_y = np.repeat(plan["log_std"], durations, axis=2)
+        if noise is None:
+            noise = np.random.default_rng(seed).standard_normal(mean_y.shape, dtype=np.float32)
+        noise = np.asarray(noise, dtype=np.float32).reshape(1, mean_y.shape[1], -1)
+        if noise.shape[2] < frames:
+            raise ValueError(f"noise has {noise.shape[2]} frames, the output needs {frames}")
+        z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(plan["noise_scale"])
+        padded = -(-frames // f) * f
+        z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)
+        # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
+        return z_p, np.ones((1, 1, padded), dtype=np.float32)
+
+    def run_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
+        inputs = dict(z_p=z_p, mask=mask)
+        if g is not None:
+            inputs["g"] = g
+        return self.sessions["flow"].run(None, inputs)[0]
+
+    def run_decoder(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
+        inputs = dict(z=np.ascontiguousarray(z, dtype=np.float32))
+        if g is not None:
+            inputs["g"] = g
+        return self.sessions["decoder"].run(None, inputs)[0][0]
+
+    def decode(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
+        """z (1, latent_dim, T) -> waveform (T * hop,); a long latent in chunks, as ``WaveGANGenerator.decode``."""
+        frames, chunk = z.shape[2], self.config["decode_chunk_frames"]
+        if chunk <= 0 or frames <= chunk:
+            return self.run_decoder(z, g)
+        context = self.config["decoder_context_frames"]
+        pieces = []
+        for start in range(0, frames, chunk):
+            end = min(start + chunk, frames)
+            lo, hi = max(0, start - context), min(frames, end + context)
+            pieces.append(self.run_decoder(z[:, :, lo:hi], g)[(start - lo) * self.hop : (end - lo) * self.hop])
+        return np.concatenate(pieces)
+
+    def stream(self, text: str, sids=None, spembs=None, noise_scale=None, length_scale=None,
+               max_output_seconds=None, noise=None, seed=None, chunk_frames: int = 256,
+               first_chunk_frames: int = 16) -> "OnnxStream":
+        """:meth:`__call__` as a stream of waveform chunks (iterate the result); the chunks equal the one pass.
+
+        The sentence-level graphs run here; each chunk then runs the flow and the decoder on a
+        window holding the chunk and their reach on each side (recomputed per chunk: the graphs
+        keep no state).
+        """
+        if chunk_frames < 1 or first_chunk_frames < 1:
+            raise ValueError(f"chunk_frames and first_chunk_frames must be >= 1, got {chunk_frames} and {first_chunk_frames}")
+        plan = self.sentence(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds)
+        z_p, mask = self.prior_sample(plan, noise, seed)
+        return OnnxStream(self, plan, z_p, mask, chunk_frames, first_chunk_frames)
+
+
+class OnnxStream:
+    """Waveform chunks of one sentence from :meth:`OnnxText2Speech.stream`; ``durations`` and ``num_samples`` known first."""
+
+    def __init__(self, tts: OnnxText2Speech, plan, z_p, mask, chunk_frames, first_chunk_frames):
+        self.tts, self.plan, self.z_p, self.mask = tts, plan, z_p, mask
+        self.durations = plan["durations"]
+        self.frames = plan["frames"]
+        self.num_samples = self.frames * tts.hop
+        self.sampling_rate = tts.fs
+        self.chunk_frames, self.first_chunk_frames = chunk_frames, first_chunk_frames
+
+    def chunk_bounds(self) -> Iterator[Tuple[int, int]]:
+        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.chunks.chunk_bounds`)."""
+        return chunk_bounds(self.frames, self.first_chunk_frames, self.chunk_frames)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        c, f = self.tts.config, self.tts.config["squeeze_factor"]
+        context, reach, padded = c["decoder_context_frames"], c["flow_reach_frames"], self.z_p.shape[2]
+        for start, end in self.chunk_bounds():
+            lo, hi = max(0, start - context), min(self.frames, end + context)
+            flow_lo = max(0, lo - reach) // f * f
+            flow_hi = min(padded, -(-(hi + reach) // f) * f)
+            z = self.tts.run_flow(self.z_p[:, :, flow_lo:flow_hi], self.mask[:, :, flow_lo:flow_hi],
+                                  self.plan.get("flow_condition"))
+            wav = self.tts.run_decoder(z[:, :, lo - flow_lo : hi - flow_lo], self.plan.get("decoder_condition"))
+            yield wav[(start - lo) * self.tts.hop : (end - lo) * self.tts.hop]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", required=True, help="the folder export_onnx wrote")
+    parser.add_argument("--text", help="text to speak (default: standard input)")
+    parser.add_argument("--output", required=True, help="a .wav file")
+    parser.add_argument("--sid", type=int, help="speaker id (models with a speaker table)")
+    parser.add_argument("--spembs", help="speaker embedding, a .npy file (models that take one)")
+    parser.add_argument("--noise_scale", type=float)
+    parser.add_argument("--length_scale", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: one per core)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    import soundfile
+
+    start = time.perf_counter()
+    tts = OnnxText2Speech(args.model_dir, precision=args.precision, threads=args.threads)
+    text = args.text if args.text is not None else sys.stdin.read()
+    spembs = None if args.spembs is None else np.load(args.spembs)
+    synthesis_start = time.perf_counter()
+    out = tts(text, sids=args.sid, spembs=spembs, noise_scale=args.noise_scale, length_scale=args.length_scale,
+              seed=args.seed)
+    seconds = out["wav"].size / tts.fs
+    elapsed = time.perf_counter() - synthesis_start
+    soundfile.write(args.output, out["wav"], tts.fs, subtype="PCM_16")
+    logging.info(f"{args.output}: {seconds:.2f} s of audio in {elapsed:.3f} s (RTF {elapsed / max(seconds, 1e-9):.4f}); "
+                 f"{time.perf_counter() - start:.1f} s since loading")
+
+
+if __name__ == "__main__":
+    main()

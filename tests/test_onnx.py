@@ -1,0 +1,250 @@
+"""ONNX export and the torch-free runtime: the same waveform and durations as the torch model, checked inputs."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_python, tiny_generator_params
+from test_streaming_and_batching import RECIPES_AND_DECODERS, perturbed_model, speaker_inputs
+
+pytest.importorskip("onnx")  # the exporter's dependency (the "onnx" extra; in the lock)
+onnxruntime = pytest.importorskip("onnxruntime")
+
+# 20 tokens, as the tiny models' vocabulary: ESPnet's char tokenizer spells a space "<space>".
+TOKENS = ["<blank>", "<unk>", "<space>", *"abcdefghijklmno", ".", "<sos/eos>"]
+FRONTEND = dict(token_type="char", token_list=TOKENS, cleaner=None, g2p=None)
+# Windows and chunks small enough that a test text uses them (the recipes' are 512 tokens, 1000 frames).
+LONG_FORM = dict(prior_params={"synthesis_window_tokens": 16, "synthesis_window_context": 4}, decode_chunk_frames=40)
+
+
+def exported(model, tmp_path, name="onnx", **kwargs):
+    from espnet2_glow_wavegan.onnx.export import export
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+    export(model, FRONTEND, tmp_path / name, **kwargs)
+    return OnnxText2Speech(tmp_path / name, threads=1)
+
+
+def numpy_speakers(speakers):
+    return {k: v.numpy() for k, v in speakers.items()}
+
+
+def relative_error(x, reference):
+    reference = np.asarray(reference)
+    return float(np.abs(np.asarray(x) - reference).max() / np.sqrt(np.mean(reference**2)))
+
+
+def speaker_decoder(decoder):
+    """The AISHELL-3 WaveGAN option of a decoder conditioned on the speaker (the recipe's conditions only the prior)."""
+    return dict(wavegan_params=tiny_generator_params("aishell3", decoder, spks=5, spk_embed_dim=32, global_channels=16))
+
+
+CASES = [(recipe, decoder, {}) for recipe, decoder in RECIPES_AND_DECODERS] + [
+    ("aishell3", decoder, speaker_decoder(decoder)) for decoder in ("hifigan", "istft")]
+
+
+@pytest.mark.parametrize("long_form", [False, True], ids=["sentence", "long-form"])
+@pytest.mark.parametrize("recipe,decoder,overrides", CASES,
+                         ids=[f"{r}-{d}{'-speaker-decoder' if o else ''}" for r, d, o in CASES])
+def test_onnx_runtime_equals_the_torch_model(recipe, decoder, overrides, long_form, tmp_path):
+    """noise_scale 0 and a given noise; the long form encodes in windows and decodes in chunks on both sides."""
+    model = perturbed_model(recipe, decoder, **overrides, **(LONG_FORM if long_form else {}))
+    assert bool(overrides) == (model.generator.wavegan.speaker.channels > 0)
+    tts = exported(model, tmp_path)
+    speakers = speaker_inputs(model)
+    ids = torch.randint(2, 19, (70 if long_form else 23,))
+    latent_dim = model.generator.wavegan.latent_dim
+    for noise_scale in (0.0, 0.667):
+        with torch.no_grad():
+            frames = int(model.inference(ids, noise_scale=0.0, **speakers)["duration"].sum())
+            noise = torch.randn(1, latent_dim, frames)
+            reference = model.inference(ids, noise_scale=noise_scale, noise=noise, **speakers)
+        out = tts.synthesize_ids(ids.numpy(), noise_scale=noise_scale, noise=noise.numpy(), **numpy_speakers(speakers))
+        assert np.array_equal(out["duration"], reference["duration"].numpy())
+        assert out["wav"].shape == tuple(reference["wav"].shape)
+        assert relative_error(out["wav"], reference["wav"]) < 1e-4, noise_scale
+        assert relative_error(out["feat_gen"], reference["feat_gen"]) < 1e-4
+
+
+def test_knobs_are_runtime_inputs(tmp_path):
+    """length_scale changes the durations as in torch; noise_scale and the seed change the waveform."""
+    model = perturbed_model("ljspeech", "istft")
+    tts = exported(model, tmp_path)
+    ids = torch.randint(2, 19, (15,))
+    with torch.no_grad():
+        slow = model.inference(ids, noise_scale=0.0, length_scale=1.7)
+    out = tts.synthesize_ids(ids.numpy(), noise_scale=0.0, length_scale=1.7)
+    assert np.array_equal(out["duration"], slow["duration"].numpy())
+    assert relative_error(out["wav"], slow["wav"]) < 1e-4
+    one, again, other = (tts.synthesize_ids(ids.numpy(), noise_scale=0.667, seed=s)["wav"] for s in (1, 1, 2))
+    assert np.array_equal(one, again) and not np.allclose(one, other)
+
+
+def test_text_goes_through_the_front_end(tmp_path):
+    model = perturbed_model("ljspeech", "hifigan")
+    tts = exported(model, tmp_path)
+    ids = tts.token_ids("abc de.")
+    assert ids.tolist() == [TOKENS.index(t) for t in ["a", "b", "c", "<space>", "d", "e", "."]]
+    assert np.array_equal(tts("abc de.", noise_scale=0.0)["wav"], tts.synthesize_ids(ids, noise_scale=0.0)["wav"])
+
+
+@pytest.mark.parametrize("decoder", ["hifigan", "istft"])
+def test_onnx_stream_equals_the_one_pass(decoder, tmp_path):
+    model = perturbed_model("aishell3", decoder)
+    tts = exported(model, tmp_path)
+    speakers = numpy_speakers(speaker_inputs(model))
+    text = "abcdefg hijklmno abcdefg hijklmno abcdefg hijk."
+    whole = tts(text, noise_scale=0.667, seed=4, **speakers)["wav"]
+    for first, size in ((1, 1), (5, 7), (16, 64), (10_000, 10_000)):
+        stream = tts.stream(text, noise_scale=0.667, seed=4, chunk_frames=size, first_chunk_frames=first, **speakers)
+        chunks = list(stream)
+        assert [c.size for c in chunks] == [(b - a) * tts.hop for a, b in stream.chunk_bounds()]
+        assert relative_error(np.concatenate(chunks), whole) < 1e-5, (first, size)
+    # With half the flow's reach as context, the chunk edges show.
+    tts.config["flow_reach_frames"] //= 2
+    short = np.concatenate(list(tts.stream(text, noise_scale=0.0, chunk_frames=7, first_chunk_frames=5, **speakers)))
+    assert relative_error(short, tts(text, noise_scale=0.0, **speakers)["wav"]) > 1e-5
+
+
+def test_istft_head_as_matmul_and_overlap_add_equals_vocos():
+    from vocos.heads import ISTFTHead
+
+    from espnet2_glow_wavegan.onnx.graphs import MatmulISTFTHead
+
+    torch.manual_seed(0)
+    for n_fft, hop in ((1024, 256), (1200, 300), (48, 12), (40, 12)):  # the last: n_fft not a multiple of hop
+        head = ISTFTHead(dim=16, n_fft=n_fft, hop_length=hop, padding="same")
+        x = torch.randn(2, 37, 16)
+        with torch.no_grad():
+            reference = head(x)
+            y = MatmulISTFTHead(head)(x)
+        assert y.shape == reference.shape == (2, 37 * hop)
+        assert relative_error(y.numpy(), reference.numpy()) < 1e-5
+
+
+def test_exported_graphs_are_plain_onnx(tmp_path):
+    """Folded weight norm, the 1x1 inverses as constants, no DFT/STFT operator, dynamic lengths."""
+    import onnx
+
+    model = perturbed_model("ljspeech", "istft")
+    tts = exported(model, tmp_path)
+    ops = {name: {n.op_type for n in onnx.load(str(tts.model_dir / f"{name}.onnx")).graph.node}
+           for name in ("text_encoder", "sentence", "flow", "decoder")}
+    assert not ops["decoder"] & {"DFT", "STFT"}
+    assert not ops["flow"] & {"Inverse", "Det"}
+    assert all(not any("weight_g" in i.name for i in onnx.load(str(tts.model_dir / f"{n}.onnx")).graph.initializer)
+               for n in ops)
+    for name in ("flow", "decoder"):
+        shape = tts.sessions[name].get_inputs()[0].shape
+        assert isinstance(shape[2], str), (name, shape)  # a named, dynamic length
+
+
+def test_export_keeps_the_model_and_refuses_a_non_empty_folder(tmp_path):
+    from espnet2_glow_wavegan.onnx.export import export
+
+    model = perturbed_model("ljspeech", "hifigan")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    exported(model, tmp_path)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    keep = tmp_path / "taken" / "mine.txt"
+    keep.parent.mkdir()
+    keep.write_text("user data")
+    with pytest.raises(FileExistsError, match="not empty"):
+        export(model, FRONTEND, keep.parent)
+    assert keep.read_text() == "user data"
+
+
+def test_int8_graphs_keep_the_durations_and_stay_close(tmp_path):
+    model = perturbed_model("ljspeech", "istft")
+    exported(model, tmp_path, quantize=True)
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+    full, int8 = (OnnxText2Speech(tmp_path / "onnx", precision=p, threads=1) for p in ("float32", "int8"))
+    assert "DynamicQuantizeLinear" in {n.op_type for n in __import__("onnx").load(
+        str(tmp_path / "onnx" / "decoder.int8.onnx")).graph.node}
+    a, b = full("abc de fgh.", noise_scale=0.0), int8("abc de fgh.", noise_scale=0.0)
+    assert np.array_equal(a["duration"], b["duration"])
+    assert 0 < relative_error(b["wav"], a["wav"]) < 1.0
+    exported(perturbed_model("ljspeech", "hifigan"), tmp_path, name="float_only")
+    with pytest.raises(ValueError, match="no int8 graphs"):
+        OnnxText2Speech(tmp_path / "float_only", precision="int8")
+
+
+BAD_INPUTS = [
+    (dict(text=""), "the input text is empty"),
+    (dict(text=" ... "), "nothing to speak"),
+    (dict(text="xyz"), "unknown to the model"),
+    (dict(text="abc", noise_scale=-1.0), "noise_scale must be"),
+    (dict(text="abc", length_scale=0.0), "length_scale must be"),
+    (dict(text="abc", length_scale=float("nan")), "length_scale must be"),
+    (dict(text="abc", max_output_seconds=0.0), "max_output_seconds must be"),
+    (dict(text="abc", sids=np.array([1])), "no speaker table"),
+    (dict(text="abc", spembs=np.zeros(4)), "no speaker embedding"),
+]
+SPEAKER_BAD_INPUTS = [
+    (dict(text="abc"), "pass sids"),
+    (dict(text="abc", sids=99), "outside the speaker table"),
+    (dict(text="abc", sids=1), "pass spembs"),
+    (dict(text="abc", sids=1, spembs=np.zeros(3)), "dimensions, the model takes"),
+    (dict(text="abc", sids=1, spembs=np.full(32, np.nan)), "NaN or Inf"),
+]
+
+
+@pytest.mark.parametrize("recipe,inputs,message",
+                         [("ljspeech", *case) for case in BAD_INPUTS] + [("aishell3", *case) for case in SPEAKER_BAD_INPUTS])
+def test_bad_input_is_refused_before_onnxruntime_as_torch_refuses_it(recipe, inputs, message, tmp_path):
+    model = perturbed_model(recipe, "istft")
+    model.set_token_list(TOKENS)  # as ESPnet does when it builds the model
+    tts = exported(model, tmp_path)
+
+    class Untouchable:
+        def run(self, *args, **kwargs):
+            raise AssertionError("onnxruntime was reached")
+
+    tts.sessions = {name: Untouchable() for name in tts.sessions}
+    with pytest.raises(ValueError, match=message) as raised:
+        tts(**inputs)
+    # The torch model's message for the same input, when it has one (it takes token ids and tensors).
+    ids = torch.from_numpy(tts.token_ids(inputs["text"]))
+    torch_inputs = {k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items() if k in ("sids", "spembs")}
+    knobs = {k: v for k, v in inputs.items() if k.endswith("_scale") or k == "max_output_seconds"}
+    with torch.no_grad(), pytest.raises(ValueError) as torch_raised:
+        model.inference(ids, **torch_inputs, **knobs)
+    assert str(raised.value) == str(torch_raised.value)
+
+
+def test_too_long_an_output_is_refused_before_the_flow(tmp_path):
+    model = perturbed_model("ljspeech", "istft")
+    tts = exported(model, tmp_path)
+    tts.sessions["flow"] = None  # reaching the flow would fail otherwise than with the message
+    with pytest.raises(ValueError, match="over max_output_seconds"):
+        tts("abc de.", length_scale=2.0, max_output_seconds=0.001)
+
+
+def test_the_runtime_runs_where_torch_cannot_be_imported(tmp_path):
+    model = perturbed_model("aishell3", "istft")
+    tts = exported(model, tmp_path)
+    speakers = numpy_speakers(speaker_inputs(model))
+    expected = tts("abc de.", noise_scale=0.667, seed=7, **speakers)["wav"]
+    np.save(tmp_path / "expected.npy", expected)
+    np.save(tmp_path / "spembs.npy", speakers["spembs"])
+    script = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not available in this process")
+sys.meta_path.insert(0, NoTorch())
+import numpy as np
+from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+tts = OnnxText2Speech("{tmp_path / 'onnx'}", threads=1)
+out = tts("abc de.", sids=1, spembs=np.load("{tmp_path / 'spembs.npy'}"), noise_scale=0.667, seed=7)
+assert np.array_equal(out["wav"], np.load("{tmp_path / 'expected.npy'}")), "not the same waveform"
+assert "torch" not in sys.modules
+print("synthesised without torch")
+"""
+    result = run_python(["-c", script], cwd=tmp_path)
+    assert "synthesised without torch" in result.stdout
