@@ -28,6 +28,27 @@ def exported(model, tmp_path, name="onnx", **kwargs):
     return OnnxText2Speech(tmp_path / name, threads=1)
 
 
+@pytest.fixture(scope="module")
+def standard(tmp_path_factory):
+    """``get(recipe, decoder)``: the perturbed tiny model (its token list set, as ESPnet does) and a fresh
+    runtime over its graphs, exported once per module."""
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+    models = {}
+
+    def get(recipe, decoder):
+        if (recipe, decoder) not in models:
+            model = perturbed_model(recipe, decoder)
+            model.set_token_list(TOKENS)
+            folder = tmp_path_factory.mktemp(f"{recipe}_{decoder}")
+            exported(model, folder)
+            models[recipe, decoder] = model, folder / "onnx"
+        model, folder = models[recipe, decoder]
+        return model, OnnxText2Speech(folder, threads=1)
+
+    return get
+
+
 def numpy_speakers(speakers):
     return {k: v.numpy() for k, v in speakers.items()}
 
@@ -69,10 +90,9 @@ def test_onnx_runtime_equals_the_torch_model(recipe, decoder, overrides, long_fo
         assert relative_error(out["feat_gen"], reference["feat_gen"]) < 1e-4
 
 
-def test_knobs_are_runtime_inputs(tmp_path):
+def test_knobs_are_runtime_inputs(standard):
     """length_scale changes the durations as in torch; noise_scale and the seed change the waveform."""
-    model = perturbed_model("ljspeech", "istft")
-    tts = exported(model, tmp_path)
+    model, tts = standard("ljspeech", "istft")
     ids = torch.randint(2, 19, (15,))
     with torch.no_grad():
         slow = model.inference(ids, noise_scale=0.0, length_scale=1.7)
@@ -83,18 +103,16 @@ def test_knobs_are_runtime_inputs(tmp_path):
     assert np.array_equal(one, again) and not np.allclose(one, other)
 
 
-def test_text_goes_through_the_front_end(tmp_path):
-    model = perturbed_model("ljspeech", "hifigan")
-    tts = exported(model, tmp_path)
+def test_text_goes_through_the_front_end(standard):
+    _, tts = standard("ljspeech", "hifigan")
     ids = tts.token_ids("abc de.")
     assert ids.tolist() == [TOKENS.index(t) for t in ["a", "b", "c", "<space>", "d", "e", "."]]
     assert np.array_equal(tts("abc de.", noise_scale=0.0)["wav"], tts.synthesize_ids(ids, noise_scale=0.0)["wav"])
 
 
 @pytest.mark.parametrize("decoder", ["hifigan", "istft"])
-def test_onnx_stream_equals_the_one_pass(decoder, tmp_path):
-    model = perturbed_model("aishell3", decoder)
-    tts = exported(model, tmp_path)
+def test_onnx_stream_equals_the_one_pass(decoder, standard):
+    model, tts = standard("aishell3", decoder)
     speakers = numpy_speakers(speaker_inputs(model))
     text = "abcdefg hijklmno abcdefg hijklmno abcdefg hijk."
     whole = tts(text, noise_scale=0.667, seed=4, **speakers)["wav"]
@@ -125,12 +143,11 @@ def test_istft_head_as_matmul_and_overlap_add_equals_vocos():
         assert relative_error(y.numpy(), reference.numpy()) < 1e-5
 
 
-def test_exported_graphs_are_plain_onnx(tmp_path):
+def test_exported_graphs_are_plain_onnx(standard):
     """Folded weight norm, the 1x1 inverses as constants, no DFT/STFT operator, dynamic lengths."""
     import onnx
 
-    model = perturbed_model("ljspeech", "istft")
-    tts = exported(model, tmp_path)
+    _, tts = standard("ljspeech", "istft")
     ops = {name: {n.op_type for n in onnx.load(str(tts.model_dir / f"{name}.onnx")).graph.node}
            for name in ("text_encoder", "sentence", "flow", "decoder")}
     assert not ops["decoder"] & {"DFT", "STFT"}
@@ -195,10 +212,8 @@ SPEAKER_BAD_INPUTS = [
 
 @pytest.mark.parametrize("recipe,inputs,message",
                          [("ljspeech", *case) for case in BAD_INPUTS] + [("aishell3", *case) for case in SPEAKER_BAD_INPUTS])
-def test_bad_input_is_refused_before_onnxruntime_as_torch_refuses_it(recipe, inputs, message, tmp_path):
-    model = perturbed_model(recipe, "istft")
-    model.set_token_list(TOKENS)  # as ESPnet does when it builds the model
-    tts = exported(model, tmp_path)
+def test_bad_input_is_refused_before_onnxruntime_as_torch_refuses_it(recipe, inputs, message, standard):
+    model, tts = standard(recipe, "istft")
 
     class Untouchable:
         def run(self, *args, **kwargs):
@@ -216,17 +231,15 @@ def test_bad_input_is_refused_before_onnxruntime_as_torch_refuses_it(recipe, inp
     assert str(raised.value) == str(torch_raised.value)
 
 
-def test_too_long_an_output_is_refused_before_the_flow(tmp_path):
-    model = perturbed_model("ljspeech", "istft")
-    tts = exported(model, tmp_path)
+def test_too_long_an_output_is_refused_before_the_flow(standard):
+    _, tts = standard("ljspeech", "istft")
     tts.sessions["flow"] = None  # reaching the flow would fail otherwise than with the message
     with pytest.raises(ValueError, match="over max_output_seconds"):
         tts("abc de.", length_scale=2.0, max_output_seconds=0.001)
 
 
-def test_the_runtime_runs_where_torch_cannot_be_imported(tmp_path):
-    model = perturbed_model("aishell3", "istft")
-    tts = exported(model, tmp_path)
+def test_the_runtime_runs_where_torch_cannot_be_imported(standard, tmp_path):
+    model, tts = standard("aishell3", "istft")
     speakers = numpy_speakers(speaker_inputs(model))
     expected = tts("abc de.", noise_scale=0.667, seed=7, **speakers)["wav"]
     np.save(tmp_path / "expected.npy", expected)
@@ -240,7 +253,7 @@ class NoTorch:
 sys.meta_path.insert(0, NoTorch())
 import numpy as np
 from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
-tts = OnnxText2Speech("{tmp_path / 'onnx'}", threads=1)
+tts = OnnxText2Speech("{tts.model_dir}", threads=1)
 out = tts("abc de.", sids=1, spembs=np.load("{tmp_path / 'spembs.npy'}"), noise_scale=0.667, seed=7)
 assert np.array_equal(out["wav"], np.load("{tmp_path / 'expected.npy'}")), "not the same waveform"
 assert "torch" not in sys.modules
