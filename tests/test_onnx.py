@@ -261,3 +261,18 @@ print("synthesised without torch")
 """
     result = run_python(["-c", script], cwd=tmp_path)
     assert "synthesised without torch" in result.stdout
+
+
+def test_convolutions_as_matmuls_compute_the_same():
+    """The int8 flow's form: every stride-1 Conv1d as one matrix product (dilated, padded, 1x1, with a bias or not)."""
+    from espnet2_glow_wavegan.onnx.graphs import ConvAsMatMul, convolutions_as_matmuls
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 31)
+    for conv in (torch.nn.Conv1d(6, 8, 5, padding=4, dilation=2), torch.nn.Conv1d(6, 4, 1, bias=False),
+                 torch.nn.Conv1d(6, 8, 3, padding=1)):
+        with torch.no_grad():
+            assert torch.allclose(ConvAsMatMul(conv)(x), conv(x), atol=1e-6)
+    grouped = torch.nn.Sequential(torch.nn.Conv1d(6, 6, 7, padding=3, groups=6), torch.nn.Conv1d(6, 6, 1))
+    convolutions_as_matmuls(grouped)
+    assert isinstance(grouped[0], torch.nn.Conv1d) and isinstance(grouped[1], ConvAsMatMul)  # grouped ones stay

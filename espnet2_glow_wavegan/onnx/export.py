@@ -9,7 +9,8 @@ The exported folder::
     sentence.onnx          states, length_scale, speakers -> prior statistics, durations, conditions
     flow.onnx              prior sample -> latent (inverse flow)
     decoder.onnx           latent -> waveform
-    *.int8.onnx            with ``quantize``: the same graphs with int8 weights (dynamic quantisation)
+    *.int8.onnx            with ``quantize``: the flow (and the iSTFT decoder) with int8 weights
+                           (onnxruntime's dynamic quantisation of matrix products)
 """
 
 import logging
@@ -21,14 +22,20 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from espnet2_glow_wavegan.onnx.graphs import exportable_parts, flow_reach_frames, speaker_input_names
+from espnet2_glow_wavegan.onnx.graphs import (
+    convolutions_as_matmuls,
+    exportable_parts,
+    flow_reach_frames,
+    speaker_input_names,
+)
 from espnet2_glow_wavegan.synthesis_checks import is_silent_token
 
 OPSET = 17  # LayerNormalization (the text encoder, the ConvNeXt backbone) is an operator from 17 on
 GRAPHS = ("text_encoder", "sentence", "flow", "decoder")
-# Graphs whose int8 weights keep the output close (see docs/onnx.md: the text encoder and the
-# duration predictor decide the durations, which quantisation may change by a frame).
-QUANTIZABLE = ("flow", "decoder")
+# Matrix products only (convolutions are rewritten as matrix products first): onnxruntime's int8
+# convolutions (ConvInteger) measured slower than float32 ones here, its int8 matrix products about
+# twice as fast (benchmarks/results/onnx_runtime.md).
+QUANTIZED_OPS = ["MatMul"]
 FRONTEND_KEYS = ("token_type", "token_list", "bpemodel", "cleaner", "g2p", "non_linguistic_symbols")
 
 
@@ -83,8 +90,8 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
         frontend: ``token_type``, ``token_list``, ``cleaner``, ``g2p`` (and ``non_linguistic_symbols``)
             as in the model's training config.
         out_dir: A new or empty folder.
-        quantize: Also write int8 versions of the flow and decoder graphs (onnxruntime's dynamic
-            quantisation).
+        quantize: Also write int8 versions of the graphs :func:`quantized_graphs` names
+            (onnxruntime's dynamic quantisation).
         bpemodel: The BPE model file when ``token_type`` is ``bpe`` (copied into ``out_dir``).
     """
     out_dir = Path(out_dir)
@@ -100,11 +107,15 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        for name in QUANTIZABLE:
+        for name, as_matmuls in quantized_graphs(model).items():
             with tempfile.TemporaryDirectory() as tmp:
-                source = unshared_weights(out_dir / f"{name}.onnx", Path(tmp) / f"{name}.onnx")
+                source = Path(tmp) / f"{name}.onnx"
+                graph = convolutions_as_matmuls(parts[name]) if as_matmuls else parts[name]
+                export_graph(graph, inputs[name], outputs[name], source)
+                source = unshared_weights(source, source)
                 logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))  # one line per tensor
-                quantize_dynamic(str(source), str(out_dir / f"{name}.int8.onnx"), weight_type=QuantType.QInt8)
+                quantize_dynamic(str(source), str(out_dir / f"{name}.int8.onnx"), weight_type=QuantType.QInt8,
+                                 op_types_to_quantize=QUANTIZED_OPS)
             quantized.append(name)
     front = {k: frontend.get(k) for k in FRONTEND_KEYS}
     if front["token_type"] == "bpe":
@@ -118,6 +129,20 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     logging.info(f"exported {', '.join(GRAPHS)} to {out_dir}")
     return path
+
+
+def quantized_graphs(model) -> Dict[str, bool]:
+    """The graphs ``quantize`` writes in int8, and whether their convolutions become matrix products first.
+
+    The flow: its WaveNet convolutions as matrix products. The iSTFT decoder: its ConvNeXt
+    pointwise layers already are. Not the HiFi-GAN decoder (its long transposed and dilated
+    convolutions as matrix products measured slower and took several GB), nor the text encoder
+    and the sentence graph, which set the durations (int8 could move them by a frame).
+    """
+    graphs = {"flow": True}
+    if model.generator.wavegan.decoder_type == "istft":
+        graphs["decoder"] = False
+    return graphs
 
 
 def unshared_weights(path: Path, out: Path) -> Path:

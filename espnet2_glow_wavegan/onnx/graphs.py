@@ -39,6 +39,43 @@ def fold_weight_norm(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+class ConvAsMatMul(torch.nn.Module):
+    """A ``Conv1d`` (stride 1, no groups) as one matrix product over its ``kernel`` shifted copies of the input.
+
+    The same numbers; the point is the operator: onnxruntime quantises matrix products to int8
+    (MatMulInteger) much better than convolutions (ConvInteger, measured slower than float32).
+    """
+
+    def __init__(self, conv: torch.nn.Conv1d):
+        super().__init__()
+        out_channels, in_channels, self.kernel = conv.weight.shape
+        self.dilation, self.padding = conv.dilation[0], conv.padding[0]
+        # Row i * C_in + c of the matrix: input channel c at tap i.
+        self.weight = torch.nn.Parameter(conv.weight.detach().permute(2, 1, 0).reshape(-1, out_channels).clone())
+        self.bias = None if conv.bias is None else torch.nn.Parameter(conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.size(2)
+        if self.kernel > 1:
+            x = torch.nn.functional.pad(x, (self.padding, self.padding))
+            x = torch.cat([x[:, :, i * self.dilation : i * self.dilation + frames] for i in range(self.kernel)], dim=1)
+        y = torch.matmul(x.transpose(1, 2), self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.transpose(1, 2)
+
+
+def convolutions_as_matmuls(module: torch.nn.Module) -> torch.nn.Module:
+    """Replace every stride-1, ungrouped ``Conv1d`` below ``module`` by :class:`ConvAsMatMul`, in place."""
+    for name, child in module.named_children():
+        if (isinstance(child, torch.nn.Conv1d) and child.stride[0] == 1 and child.groups == 1
+                and isinstance(child.padding[0], int)):
+            setattr(module, name, ConvAsMatMul(child))
+        else:
+            convolutions_as_matmuls(child)
+    return module
+
+
 class TextEncoderGraph(torch.nn.Module):
     """Token ids (1, T_text) -> text encoder states (1, hidden, T_text), one window of text."""
 
