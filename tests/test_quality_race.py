@@ -43,9 +43,9 @@ def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
     assert list(report["systems"]) == ["glow_wavegan", "vits"]
     for record in report["systems"].values():
         assert record["scores"]["num_utts"] == 4 and record["scores"]["mcd"] > 0 and "dnsmos_ovrl" in record["scores"]
-        assert 0 < record["train_seconds"] <= 2 * 60 + 30  # within the budget (and the last job's shutdown)
+        assert 0 < record["train_seconds"] <= 3 * 60 + 30  # within the budget (and the last job's shutdown)
     record = report["systems"]["glow_wavegan"]  # two stages; the WaveGAN's share of the budget first
-    assert record["wavegan"]["budget_seconds"] == pytest.approx(0.75 * 120)
+    assert record["wavegan"]["budget_seconds"] == pytest.approx(0.5 * 180)
     assert record["copy_synthesis"]["scores"]["num_utts"] == 4
     assert report["recordings"]["scores"]["mcd"] == 0
     text = (out / "quality_race.md").read_text()
