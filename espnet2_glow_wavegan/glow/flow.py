@@ -118,11 +118,10 @@ class GroupedInvertibleConv1x1(torch.nn.Module):
             y = grouped_matmul(weight, x.to(dtype))
         return y * mask, logdet * (self.channels // self.group_size) * lengths
 
-    def matrix(self, reverse: bool = False) -> torch.Tensor:
-        """The group matrix applied in the given direction (its inverse for ``reverse``), float32."""
+    def inverse_matrix(self) -> torch.Tensor:
+        """The group matrix of the reverse direction (float32), for a graph that stores it once."""
         with torch.no_grad():
-            weight = self.weight.float()
-            return torch.linalg.inv(weight) if reverse else weight.clone()
+            return torch.linalg.inv(self.weight.float())
 
 
 def grouped_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -115,7 +115,7 @@ class InverseFlowGraph(torch.nn.Module):
         self.steps = torch.nn.ModuleList(reversed(flow.flows))
         for k, step in enumerate(self.steps):
             if isinstance(step, GroupedInvertibleConv1x1):
-                self.register_buffer(f"inverse_{k}", step.matrix(reverse=True))
+                self.register_buffer(f"inverse_{k}", step.inverse_matrix())
 
     def forward(self, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
         y, folded_mask = squeeze(z_p, mask, self.factor)
