@@ -137,3 +137,49 @@ def test_kl_loss_value_is_the_closed_form_kl_to_the_standard_normal():
     )
     expected = (kl.sum(dim=1, keepdim=True) * mask).sum() / mask.sum()  # summed over channels, mean over valid frames
     torch.testing.assert_close(StandardNormalKLLoss()(mean, log_std, mask), expected)
+
+
+def _encoder(**init):
+    from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder
+
+    torch.manual_seed(0)
+    return WaveformEncoder(latent_dim=16, channels=8, max_channels=32, **init)
+
+
+def test_posterior_initialisation_gives_a_readable_latent_on_speech():
+    """Default init: the mean of real speech varies ~1000x less than the sampled noise; with
+    initial_mean_std / initial_log_std the signal exceeds the noise (the race's collapse, see
+    WaveformEncoder.initialise_posterior)."""
+    speech, _ = sf.read(LJ_WAV, dtype="float32")
+    speech = torch.from_numpy(speech)[None]
+    lengths = torch.tensor([speech.size(1)])
+    for init, readable in (({}, False), (dict(initial_mean_std=1.0, initial_log_std=-1.0), True)):
+        with torch.no_grad():
+            mean, log_std, _ = _encoder(**init)(speech, lengths)
+        signal, noise = mean[0].std(dim=-1).median(), log_std.exp().median()
+        assert (signal > noise) == readable, (init, float(signal), float(noise))
+    assert abs(float(log_std.median()) + 1.0) < 0.1
+
+
+def test_posterior_initialisation_changes_only_the_output_layer_and_not_the_global_seed():
+    from espnet2_glow_wavegan.wavegan.encoder import PROBE_FRAMES, PROBE_RMS
+
+    plain = _encoder()
+    after_plain = torch.randn(4)
+    scaled = _encoder(initial_mean_std=0.5, initial_log_std=-2.0)
+    assert torch.equal(torch.randn(4), after_plain)  # the probe has its own generator
+    a, b = plain.state_dict(), scaled.state_dict()
+    changed = sorted(k for k in a if not torch.equal(a[k], b[k]))
+    assert changed == ["output_conv.1.bias", "output_conv.1.weight_g"]
+    half = plain.latent_dim
+    assert torch.equal(a["output_conv.1.weight_g"][half:], b["output_conv.1.weight_g"][half:])
+    assert torch.equal(b["output_conv.1.bias"][half:], torch.full((half,), -2.0))
+    # On the probe every mean channel varies by the target around zero.
+    probe = PROBE_RMS * torch.randn(1, PROBE_FRAMES * scaled.hop_length, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mean, _, _ = scaled(probe, torch.tensor([probe.size(1)]))
+    assert torch.allclose(mean[0].std(dim=-1), torch.full((half,), 0.5), rtol=1e-4)
+    assert mean[0].mean(dim=-1).abs().max() < 1e-5
+    # A trained checkpoint loads over it as over the default initialisation.
+    scaled.load_state_dict(a)
+    assert all(torch.equal(v, scaled.state_dict()[k]) for k, v in a.items())

@@ -1,6 +1,6 @@
 """Waveform encoder: raw waveform -> per-frame posterior q(z|x) at the hop rate."""
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,12 @@ from espnet2.gan_tts.hifigan.residual_block import ResidualBlock
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.utils import frame_mask
+
+
+# The probe of WaveformEncoder.initialise_posterior: white noise at the RMS of read speech
+# (about -20 dBFS), long enough to span the encoder's receptive field several times.
+PROBE_RMS = 0.1
+PROBE_FRAMES = 64
 
 
 def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
@@ -32,6 +38,7 @@ class WaveformEncoder(torch.nn.Module):
     """
 
     deterministic = False  # q(z|x) is a Gaussian: sampled in training, regularised by the KL term
+    initialisation_settings = ("initial_mean_std", "initial_log_std")  # not in the architecture record
 
     @typechecked
     def __init__(
@@ -46,6 +53,8 @@ class WaveformEncoder(torch.nn.Module):
         nonlinear_activation: str = "LeakyReLU",
         nonlinear_activation_params: Dict[str, Any] = {"negative_slope": 0.1},
         use_weight_norm: bool = True,
+        initial_mean_std: Optional[float] = None,
+        initial_log_std: Optional[float] = None,
     ):
         """Initialize WaveformEncoder.
 
@@ -60,6 +69,11 @@ class WaveformEncoder(torch.nn.Module):
             nonlinear_activation: Activation module name in ``torch.nn``.
             nonlinear_activation_params: Its keyword arguments.
             use_weight_norm: Apply weight normalisation to every convolution.
+            initial_mean_std: Scale of the posterior mean at initialisation (its standard deviation
+                over time on a speech-level probe, see :meth:`initialise_posterior`); None: PyTorch's
+                default initialisation, under which the mean is hundreds of times smaller than
+                the sampling noise.
+            initial_log_std: Log standard deviation of the posterior at initialisation; None: about 0.
         """
         super().__init__()
         self.latent_dim = latent_dim
@@ -96,6 +110,36 @@ class WaveformEncoder(torch.nn.Module):
         )
         if use_weight_norm:
             self.apply(_apply_weight_norm)
+        self.initialise_posterior(initial_mean_std, initial_log_std)
+
+    @torch.no_grad()
+    def initialise_posterior(self, mean_std: Optional[float], log_std: Optional[float]) -> None:
+        """Start training with a latent that the decoder can read.
+
+        With PyTorch's default initialisation every convolution shrinks its input, so the
+        posterior mean of speech varies by about 0.002 while the sampled noise has a standard
+        deviation of 1: z is noise, the decoder learns to ignore it, and the KL term pulls the
+        unused posterior onto the prior (Adam moves a weight by about the learning rate per
+        step, too slowly to grow the mean 500-fold in a short training). This rescales the
+        mean's half of the output convolution so that, on a fixed noise probe at speech level,
+        every mean channel varies by ``mean_std`` around 0, and sets the log-std half's bias to
+        ``log_std``. Only the initial weights change (a trained checkpoint loads as before);
+        the probe is seeded, so every process builds the same weights from the same seed.
+        """
+        conv = self.output_conv[-1]
+        if mean_std is not None:
+            generator = torch.Generator().manual_seed(0)
+            probe = PROBE_RMS * torch.randn(1, PROBE_FRAMES * self.hop_length, generator=generator)
+            lengths = torch.tensor([probe.size(1)])
+            mean, _, _ = self(probe, lengths)
+            gain = mean_std / mean[0].std(dim=-1).clamp(min=1e-12)  # (latent_dim,)
+            weight = conv.weight_g if hasattr(conv, "weight_g") else conv.weight
+            weight[: self.latent_dim] *= gain.view(-1, 1, 1)
+            conv.bias[: self.latent_dim] *= gain
+            mean, _, _ = self(probe, lengths)
+            conv.bias[: self.latent_dim] -= mean[0].mean(dim=-1)
+        if log_std is not None:
+            conv.bias[self.latent_dim :] = log_std
 
     def forward(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor

@@ -45,12 +45,15 @@ def component(choices: ClassChoices, spec: Dict[str, Any], **given) -> torch.nn.
 
 
 def resolved_spec(choices: ClassChoices, spec: Dict[str, Any]) -> Dict[str, Any]:
-    """``{type, conf}`` with every argument of the component, defaults included (what the weights mean)."""
+    """``{type, conf}`` with every argument of the component that the weights' meaning depends on, defaults included."""
     name = spec.get("type", choices.default)
-    signature = inspect.signature(choices.get_class(name).__init__)
+    cls = choices.get_class(name)
+    # Settings of how a component starts training are not what its trained weights mean.
+    left_out = set(SET_BY_THE_GENERATOR[choices.name]) | set(getattr(cls, "initialisation_settings", ()))
+    signature = inspect.signature(cls.__init__)
     conf = {k: p.default for k, p in signature.parameters.items()
-            if k != "self" and k not in SET_BY_THE_GENERATOR[choices.name] and p.default is not inspect.Parameter.empty}
-    conf.update(spec.get("conf") or {})
+            if k != "self" and k not in left_out and p.default is not inspect.Parameter.empty}
+    conf.update({k: v for k, v in (spec.get("conf") or {}).items() if k not in left_out})
     return {"type": name, "conf": conf}
 
 
