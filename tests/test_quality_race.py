@@ -51,3 +51,17 @@ def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
     text = (out / "quality_race.md").read_text()
     assert "## Text to speech" in text and "## Reconstruction" in text and "| ESPnet VITS |" in text
     assert (out / "quality_race.png").stat().st_size > 10_000
+    # The race's WaveGAN, read by benchmarks/latent_use.py (does its decoder follow the input?).
+    recipe = tmp_path / "work/tts1"
+    vae_exp = next((recipe / "exp").glob("tts_glow_wavegan_wavegan_*"))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/latent_use.py"), "--train_config", str(vae_exp / "config.yaml"),
+         "--model_file", str(vae_exp / "train.total_count.ave.pth"), "--wav_scp", str(recipe / "dump/raw/eval1/wav.scp"),
+         "--utterances", "2"],
+        capture_output=True, text=True, timeout=300, cwd=recipe,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")]
+    signal, noise = (float(x) for x in rows[1][1].split("/"))
+    assert signal > 0 and noise > 0 and -1 <= float(rows[1][2]) <= 1 and float(rows[1][3]) > 0
+    assert [int(r[0]) for r in rows[3:]] == list(range(1, 11))
