@@ -79,7 +79,8 @@ def test_stored_latents_are_the_wavegan_posterior(lj_glow):
         expected = torch.cat([mean, log_std], dim=1)[0].T.numpy()
         assert stored[utt].shape == (len(wav) // 256 + 1, 2 * vae.generator.latent_dim)
         assert shapes[utt] == "{},{}".format(*stored[utt].shape)
-        np.testing.assert_allclose(stored[utt], expected, atol=1e-5, rtol=0)
+        # Float32 rounding (weight norm folded for extraction) scales with the posterior, whose mean varies by about 1.
+        np.testing.assert_allclose(stored[utt], expected, atol=2e-5 * max(1.0, float(np.abs(expected).max())), rtol=0)
 
 
 def test_prior_training_keeps_the_wavegan_bit_identical(lj_glow):

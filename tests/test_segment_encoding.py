@@ -23,6 +23,11 @@ def generator(path, **overrides):
     return WaveGANGenerator(**params)
 
 
+def assert_equal_up_to_rounding(actual, expected):
+    """Equal up to float32 rounding, which scales with the posterior (its mean varies by about 1)."""
+    torch.testing.assert_close(actual, expected, atol=2e-5 * max(1.0, float(expected.abs().max())), rtol=0)
+
+
 @pytest.fixture(scope="module", params=sorted(PAPER_SIZE), ids=lambda hop: f"hop{hop}")
 def paper_generator(request):
     return generator(PAPER_SIZE[request.param]).eval()
@@ -46,8 +51,8 @@ def test_window_posterior_equals_whole_utterance_posterior(paper_generator):
             whole_mean, whole_log_std, _ = gen.encoder(speech[b : b + 1, : lengths[b]], lengths[b : b + 1])
             n = min(size, int(frames[b] - starts[b]))
             cut = slice(int(starts[b]), int(starts[b]) + n)
-            torch.testing.assert_close(mean[b, :, :n], whole_mean[0, :, cut], atol=1e-5, rtol=0)
-            torch.testing.assert_close(log_std[b, :, :n], whole_log_std[0, :, cut], atol=1e-5, rtol=0)
+            assert_equal_up_to_rounding(mean[b, :, :n], whole_mean[0, :, cut])
+            assert_equal_up_to_rounding(log_std[b, :, :n], whole_log_std[0, :, cut])
             assert mask[b, 0].tolist() == [1.0] * n + [0.0] * (size - n)
             assert mean[b, :, n:].abs().sum() == 0
 
@@ -80,8 +85,8 @@ def test_padded_batch_encodes_each_item_as_alone(paper_generator):
             alone_mean, alone_log_std, alone_mask = encoder(speech[b : b + 1, : lengths[b]], lengths[b : b + 1])
             n = alone_mean.size(-1)
             assert int(mask[b].sum()) == n and alone_mask.sum() == n
-            torch.testing.assert_close(mean[b, :, :n], alone_mean[0], atol=1e-5, rtol=0)
-            torch.testing.assert_close(log_std[b, :, :n], alone_log_std[0], atol=1e-5, rtol=0)
+            assert_equal_up_to_rounding(mean[b, :, :n], alone_mean[0])
+            assert_equal_up_to_rounding(log_std[b, :, :n], alone_log_std[0])
 
 
 def test_window_and_whole_utterance_training_give_the_same_loss_and_gradients():
