@@ -345,11 +345,13 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
         extraction = record["wavegan"].get("extraction_seconds", 0.0)
         remaining = budget - record["wavegan"]["seconds"] - extraction
         log_start = log.stat().st_size if log.exists() else 0
-        prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log, exp / f"tts_{name}")
-        measured = extraction_seconds(log, log_start)
-        if measured is not None and "extraction_seconds" not in record["wavegan"]:
-            record["wavegan"]["extraction_seconds"] = measured
-            vae_record_file.write_text(json.dumps(record["wavegan"], indent=2) + "\n")
+        try:
+            prior = train_to_budget(recipe, system, [*common, "--train_vae", "false"], remaining, core, log, exp / f"tts_{name}")
+        finally:  # a prior that fails still leaves the latents stored: a rerun must pay their time
+            measured = extraction_seconds(log, log_start)
+            if measured is not None and "extraction_seconds" not in record["wavegan"]:
+                record["wavegan"]["extraction_seconds"] = measured
+                vae_record_file.write_text(json.dumps(record["wavegan"], indent=2) + "\n")
         prior["extraction_seconds"] = measured if measured is not None else extraction
         if measured is None:  # paid from the budget above, not inside this training call
             prior["seconds"] += extraction
