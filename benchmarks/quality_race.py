@@ -1,7 +1,9 @@
 """Quality per unit of training: glow_wavegan, ESPnet's VITS and Glow-TTS + inner-GAN, trained for the same time.
 
-    .venv/bin/python benchmarks/quality_race.py                      # 50 min per system: about 2 h 10 min
-    .venv/bin/python benchmarks/quality_race.py --budget_minutes 10  # quick iteration: about 30 min
+    .venv/bin/python benchmarks/quality_race.py    # 50 min per system, two rounds: 1 h 48 min measured
+    .venv/bin/python benchmarks/quality_race.py --budget_minutes 20 --rounds glow_wavegan,vits  # quick: ~25 min
+
+(Below 20 minutes the default WaveGAN share leaves the prior no epoch.)
 
 1. Builds its own corpus (benchmarks/race_corpus.py: 260 generated sentences spoken by
    espeak-ng, LJSpeech layout; the recipe holds the last 20 out as dev and 20 as eval1).
