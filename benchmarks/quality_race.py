@@ -430,7 +430,7 @@ def _cells(scores):
                       for key, _, fmt in METRICS)
 
 
-def report(results, setup, out_dir):
+def report(results, setup, out_dir, name="quality_race"):
     header = "| system | " + " | ".join(label for _, label, _ in METRICS) + " |"
     rule = "|---|" + "---|" * len(METRICS)
     tts = [header.replace("| system |", "| system | train time [s] (WaveGAN + prior) | params synth. / total [M] |"),
@@ -467,8 +467,8 @@ def report(results, setup, out_dir):
         *reconstruction,
         "",
     ])
-    (out_dir / "quality_race.md").write_text(text)
-    (out_dir / "quality_race.json").write_text(json.dumps(dict(setup=setup, **results), indent=2) + "\n")
+    (out_dir / f"{name}.md").write_text(text)
+    (out_dir / f"{name}.json").write_text(json.dumps(dict(setup=setup, **results), indent=2) + "\n")
     return text
 
 
@@ -603,10 +603,7 @@ def main(argv=None):
                  held_out=held_out, machine=f"{platform.platform()}, {os.cpu_count()} cores, one core per system")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     name = "quality_race" if not args.variant else f"quality_race_{args.variant}"
-    text = report(results, setup, args.out_dir)
-    if name != "quality_race":
-        for suffix in (".md", ".json"):
-            (args.out_dir / f"quality_race{suffix}").rename(args.out_dir / f"{name}{suffix}")
+    text = report(results, setup, args.out_dir, name)  # a variant's report leaves the default one alone
     picture(results, recipe.dir, args.out_dir / f"{name}.png")
     print(text)
 
