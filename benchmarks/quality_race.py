@@ -175,7 +175,7 @@ def write_configs(recipe_dir, system, overrides, variant, tiny=False):
     name = f"{system}_{variant}" if variant else system
     configs = {role: derive(system, role, overrides, tiny) for role in ("wavegan", "tts") if role in SYSTEMS[system]}
     for role, config in configs.items():
-        tag = f"{system}_wavegan" if role == "wavegan" else name
+        tag = f"{name}_wavegan" if role == "wavegan" else name  # variants run side by side: one file each
         path = out / f"train_{tag}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         paths[role] = path

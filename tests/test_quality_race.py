@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from conftest import CORPORA, REPO
 
@@ -45,6 +46,17 @@ def test_a_budget_stop_averages_the_last_whole_epochs(tmp_path):
     (empty / "1epoch.pth").write_bytes(b"cut short")
     with pytest.raises(RuntimeError, match="no epoch finished within the budget"):
         quality_race.average_last_epochs(empty)
+
+
+def test_variants_of_a_system_write_their_own_configs(tmp_path):
+    """Two variants run side by side (one race each, one core each): neither overwrites the other's WaveGAN config."""
+    overrides = quality_race.parse_overrides(["glow_wavegan.wavegan:tts_conf.generator_params.latent_dim=128"])
+    wide = quality_race.write_configs(tmp_path, "glow_wavegan", overrides, "wide")
+    base = quality_race.write_configs(tmp_path, "glow_wavegan", {}, "base")
+    assert wide["wavegan"] != base["wavegan"] and wide["tts"] != base["tts"]
+    latent_dim = {name: yaml.safe_load(paths["wavegan"].read_text())["tts_conf"]["generator_params"]["latent_dim"]
+                  for name, paths in (("wide", wide), ("base", base))}
+    assert latent_dim == {"wide": 128, "base": quality_race.RACE_SIZE["wavegan"]["tts_conf.generator_params.latent_dim"]}
 
 
 BUDGET_MINUTES = 8
