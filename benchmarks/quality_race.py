@@ -198,10 +198,10 @@ class Recipe:
         (self.dir / "path.sh").write_text(f". {TEMPLATE / 'path.sh'}\n")
         (self.dir / "db.sh").write_text(f"LJSPEECH={corpus_root}\n")
 
-
     def relative(self, path: Path) -> str:
         """``path`` as the report records it: relative to the recipe dir, so no machine's paths are committed."""
         return os.path.relpath(path, self.dir)
+
     def make_valid_subset(self):
         """data/dev_small: the first VALID_UTTERANCES of data/dev (a Kaldi dir, after stage 1)."""
         from espnet2_glow_wavegan.recipe.kaldi_dir import read_table, write_data_dir
@@ -311,6 +311,11 @@ def extraction_seconds(log, start):
     return (stamps["Stage 7c:"] - stamps["Stage 7b: posterior"]).total_seconds()
 
 
+def wavegan_tag(system, vae_config, wavegan_budget):
+    """One experiment per WaveGAN config and budget: reruns and variants of the prior reuse it."""
+    digest = hashlib.sha1(json.dumps([vae_config, wavegan_budget], sort_keys=True).encode()).hexdigest()[:8]
+    return f"{system}_wavegan_{digest}"
+
 
 def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
     """Train, decode and score one system on one core; returns its record."""
@@ -325,9 +330,7 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
     if "wavegan" in spec:
         vae_config = yaml.safe_load(configs["wavegan"].read_text())
         wavegan_budget = budget * opts.wavegan_share
-        # One experiment per WaveGAN config and budget: reruns and variants of the prior reuse it.
-        digest = hashlib.sha1(json.dumps([vae_config, wavegan_budget], sort_keys=True).encode()).hexdigest()[:8]
-        vae_tag = f"{system}_wavegan_{digest}"
+        vae_tag = wavegan_tag(system, vae_config, wavegan_budget)
         common += ["--vae_config", str(configs["wavegan"]), "--vae_tag", vae_tag]
         vae_exp = exp / f"tts_{vae_tag}"
         vae_record_file = vae_exp / "race_training.json"

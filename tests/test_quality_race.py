@@ -104,3 +104,21 @@ def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
     signal, noise = (float(x) for x in rows[1][1].split("/"))
     assert signal > 0 and noise > 0 and -1 <= float(rows[1][2]) <= 1 and float(rows[1][3]) > 0
     assert [int(r[0]) for r in rows[3:]] == list(range(1, 11))
+
+
+def test_the_joint_phase_experiment_changes_only_the_phase_and_its_batches(tmp_path):
+    """benchmarks/joint_phase.py: its prior arm trains the race's own prior config on; the joint arm differs in
+    the phase, the input it needs (the waveform) and the batch size in those units."""
+    _spec = importlib.util.spec_from_file_location("joint_phase", REPO / "benchmarks/joint_phase.py")
+    joint_phase = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(joint_phase)
+    source = quality_race.write_configs(tmp_path, "glow_wavegan", {}, "base")["tts"]
+    recipe = type("Recipe", (), {"dir": tmp_path})()
+    paths = joint_phase.arm_configs(recipe, "glow_wavegan_base")
+    base, prior, joint = (yaml.safe_load(p.read_text()) for p in (source, paths["prior"], paths["joint"]))
+    assert prior == base and base["tts_conf"]["training_phase"] == "prior"
+    changed = {k for k in base if base[k] != joint[k]} | {f"tts_conf.{k}" for k in base["tts_conf"]
+                                                          if base["tts_conf"][k] != joint["tts_conf"][k]}
+    assert changed == {"tts_conf", "tts_conf.training_phase", "tts_conf.speech_input", "batch_bins", "num_iters_per_epoch"}
+    assert joint["tts_conf"]["speech_input"] == "waveform"
+    assert joint["batch_bins"] == quality_race.RACE_SIZE["wavegan"]["batch_bins"]
