@@ -20,9 +20,9 @@ show what the fine-tuning did to reconstruction. Writes ``benchmarks/results/joi
 """
 
 import argparse
+import functools
 import json
 import sys
-import threading
 from pathlib import Path
 
 import yaml
@@ -128,7 +128,7 @@ def main(argv=None):
     parser.add_argument("--cores", default="0,1", help="the cores of the prior and the joint arm")
     parser.add_argument("--held_out", type=int, default=20, help="as the race was run with")
     parser.add_argument("--corpus", type=Path, help="as the race was run with (default: the work folder's corpus)")
-    parser.add_argument("--work_dir", type=Path, default=race.ROOT / "benchmarks/work/quality_race")
+    parser.add_argument("--work_dir", type=Path, default=race.WORK_DIR)
     parser.add_argument("--out_dir", type=Path, default=race.ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
 
@@ -151,25 +151,10 @@ def main(argv=None):
     vae_config_file.write_text(yaml.safe_dump(vae_config, sort_keys=False))
     configs = arm_configs(recipe, args.source)
 
-    arms, errors = {}, []
-    cores = [int(c) for c in args.cores.split(",")]
-
-    def one(arm, core):
-        try:
-            arms[arm] = run_arm(recipe, args.source, arm, configs[arm], vae_tag, vae_config_file, args.minutes * 60,
-                                core, log_dir)
-            print(f"  {arm}: {json.dumps(arms[arm]['scores'])}", flush=True)
-        except Exception as e:  # reported when both are done; the other arm goes on
-            errors.append(f"{arm}: {e}")
-
     print(f"{args.source}: prior and joint phase, {args.minutes:g} min each (logs: {log_dir})", flush=True)
-    threads = [threading.Thread(target=one, args=(arm, cores[i])) for i, arm in enumerate(("prior", "joint"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit("; ".join(errors))
+    arms = race.side_by_side({arm: functools.partial(run_arm, recipe, args.source, arm, configs[arm], vae_tag,
+                                                     vae_config_file, args.minutes * 60, log_dir=log_dir)
+                              for arm in ("prior", "joint")}, [int(c) for c in args.cores.split(",")])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(report(source, {arm: arms[arm] for arm in ("prior", "joint")}, args.minutes, args.out_dir))
 

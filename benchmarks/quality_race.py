@@ -36,6 +36,7 @@ prior experiments cost only the prior's time.
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs2/ljspeech/tts1"
 TEMPLATE = ROOT / "egs2/TEMPLATE/tts1"
 CONF = RECIPE / "conf/tuning"
+WORK_DIR = ROOT / "benchmarks" / "work" / "quality_race"  # gitignored
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import race_corpus  # noqa: E402
 
@@ -506,6 +508,29 @@ def picture(results, recipe_dir, path, utt=None):
     fig.savefig(path, dpi=80)
 
 
+def side_by_side(jobs, cores):
+    """``{name: job(core) -> record}``, each job in its own thread on its own core; returns the records.
+
+    A job that fails lets the others finish, then stops the run with every error."""
+    records, errors = {}, []
+
+    def one(name, job, core):
+        try:
+            records[name] = job(core)
+            print(f"  {name}: {json.dumps(records[name]['scores'])}", flush=True)
+        except Exception as e:
+            errors.append(f"{name}: {e}")
+
+    threads = [threading.Thread(target=one, args=(name, job, core)) for (name, job), core in zip(jobs.items(), cores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit("; ".join(errors))
+    return records
+
+
 def parse_overrides(items):
     overrides = {}
     for item in items:
@@ -539,7 +564,7 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true",
                         help="the recipe's tiny configs: a smoke run of the race itself (with --corpus corpora/mini_ljspeech)")
     parser.add_argument("--corpus", type=Path, help="an LJSpeech-layout corpus to race on instead of the generated one")
-    parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks/work/quality_race")
+    parser.add_argument("--work_dir", type=Path, default=WORK_DIR)
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
@@ -572,28 +597,16 @@ def main(argv=None):
         raise SystemExit(f"stages 1-6 failed; see {log_dir}/data.log")
 
     results = {"recordings": score_recordings(recipe, log_dir / "data.log"), "systems": {}}
+    def train_and_keep(system, core):
+        record = run_system(recipe, system, core, args.budget_minutes * 60, args, args.variant, log_dir)
+        name = f"{system}_{args.variant}" if args.variant else system
+        (log_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
+    cores = [int(c) for c in args.cores.split(",")]
     for number, systems in enumerate(rounds, 1):
         print(f"round {number}: {', '.join(systems)} ({args.budget_minutes:g} min budget)", flush=True)
-        errors = []
-
-        def one(system, core):
-            try:
-                record = run_system(recipe, system, core, args.budget_minutes * 60, args, args.variant, log_dir)
-                results["systems"][system] = record
-                name = f"{system}_{args.variant}" if args.variant else system
-                (log_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-                print(f"  {system}: {json.dumps(results['systems'][system]['scores'])}", flush=True)
-            except Exception as e:  # reported after the round; the other system goes on
-                errors.append(f"{system}: {e}")
-
-        cores = [int(c) for c in args.cores.split(",")]
-        threads = [threading.Thread(target=one, args=(s, cores[i])) for i, s in enumerate(systems)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise SystemExit("; ".join(errors))
+        results["systems"].update(side_by_side({s: functools.partial(train_and_keep, s) for s in systems}, cores))
 
     ordered = {s: results["systems"][s] for r in rounds for s in r}
     results["systems"] = ordered

@@ -122,3 +122,19 @@ def test_the_joint_phase_experiment_changes_only_the_phase_and_its_batches(tmp_p
     assert changed == {"tts_conf", "tts_conf.training_phase", "tts_conf.speech_input", "batch_bins", "num_iters_per_epoch"}
     assert joint["tts_conf"]["speech_input"] == "waveform"
     assert joint["batch_bins"] == quality_race.RACE_SIZE["wavegan"]["batch_bins"]
+
+
+def test_side_by_side_jobs_get_their_cores_and_a_failure_waits_for_the_other():
+    finished = []
+
+    def job(name, fail, core):
+        if fail:
+            raise RuntimeError("broken")
+        finished.append(name)
+        return {"scores": {"core": core}}
+
+    assert quality_race.side_by_side({"a": lambda c: job("a", False, c), "b": lambda c: job("b", False, c)}, [0, 1]) \
+        == {"a": {"scores": {"core": 0}}, "b": {"scores": {"core": 1}}}
+    with pytest.raises(SystemExit, match="^b: broken$"):
+        quality_race.side_by_side({"a": lambda c: job("a2", False, c), "b": lambda c: job("b", True, c)}, [0, 1])
+    assert "a2" in finished
