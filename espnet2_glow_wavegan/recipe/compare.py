@@ -1,4 +1,4 @@
-"""Tabulate experiments side by side: system, parameters, MCD, log-F0 RMSE, V/UV, RTF.
+"""Tabulate experiments side by side: system, parameters, WER/CER, MCD, log-F0 RMSE, V/UV, RTF.
 
     python -m espnet2_glow_wavegan.recipe.compare exp/tts_glow_wavegan exp/tts_vits \\
         --inference_tag decode_train.total_count.ave --test_sets eval1 --out RESULTS_compare.md
@@ -63,11 +63,22 @@ def params(row) -> str:
     return f"{row['params_synthesis'] / 1e6:.2f}M / {row['params_total'] / 1e6:.2f}M"
 
 
+def error_rate_cell(row, metric):
+    """'0.35 (0.12)': the system's WER or CER, and in brackets the ASR's on the recordings (its floor)."""
+    if row.get(metric) is None:
+        return "-"
+    return f"{row[metric]:.2f} ({row[metric + '_recordings']:.2f})"
+
+
 def markdown(rows):
     with_dnsmos = any(r.get("dnsmos_ovrl") is not None for r in rows)
-    header = ("| system | exp | test set | params synth. / total | MCD [dB] | log-F0 RMSE | V/UV err. "
-              "| dur. ratio | RTF |" + (" DNSMOS ovrl / P.808 |" if with_dnsmos else "") + " utts |\n"
-              "|---|---|---|---|---|---|---|---|---|" + ("---|" if with_dnsmos else "") + "---|\n")
+    with_similarity = any(r.get("spk_similarity") is not None for r in rows)
+    header = ("| system | exp | test set | params synth. / total | WER (rec.) | CER (rec.) |"
+              + (" spk. sim. (rec.) |" if with_similarity else "")
+              + " MCD [dB] | log-F0 RMSE | V/UV err. | dur. ratio | RTF |"
+              + (" DNSMOS ovrl / P.808 |" if with_dnsmos else "") + " utts |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if with_similarity else "")
+              + ("---|" if with_dnsmos else "") + "---|\n")
 
     def f(row, key, fmt):
         value = row.get(key)
@@ -75,7 +86,9 @@ def markdown(rows):
 
     return header + "".join(
         f"| {r['system']} | {r['exp']} | {r['test_set']} | {params(r)} "
-        f"| {f(r, 'mcd', '{:.2f}')} | {f(r, 'log_f0_rmse', '{:.3f}')} | {f(r, 'vuv_error', '{:.3f}')} "
+        f"| {error_rate_cell(r, 'wer')} | {error_rate_cell(r, 'cer')} |"
+        + (f" {error_rate_cell(r, 'spk_similarity')} |" if with_similarity else "")
+        + f" {f(r, 'mcd', '{:.2f}')} | {f(r, 'log_f0_rmse', '{:.3f}')} | {f(r, 'vuv_error', '{:.3f}')} "
         f"| {f(r, 'duration_ratio', '{:.2f}')} | {f(r, 'rtf', '{:.3f}')} |"
         + (f" {f(r, 'dnsmos_ovrl', '{:.2f}')} / {f(r, 'dnsmos_p808', '{:.2f}')} |" if with_dnsmos else "")
         + f" {r['num_utts']} |\n"
@@ -93,7 +106,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = [r for exp in args.exps for r in collect(exp, args.inference_tag, args.inference_model, args.test_sets)]
     table = markdown(rows)
-    notes = ("\nMCD with DTW on 24-order WORLD mel-cepstra (c0 excluded), log-F0 RMSE on frames voiced in "
+    notes = ("\nWER/CER: an offline Whisper's word/character error rate on the generated speech, in brackets "
+             "the same ASR's on the recordings (its floor on this voice); speaker similarity: cosine of "
+             "resemblyzer embeddings to the speaker's other recordings, in brackets the recordings' own. "
+             "MCD with DTW on 24-order WORLD mel-cepstra (c0 excluded), log-F0 RMSE on frames voiced in "
              "both, V/UV error, generated/reference duration; RTF = synthesis time / audio time of "
              "decoding (CPU threads as the decoding jobs had them). Parameters: synthesis = without the "
              "discriminator and the training-only encoders.\n")

@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-METRICS = (("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
+METRICS = (("wer", "WER", "{:.2f}"), ("cer", "CER", "{:.2f}"), ("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"), ("vuv_error", "V/UV err.", "{:.3f}"),
            ("duration_ratio", "dur. ratio", "{:.2f}"), ("rtf", "RTF", "{:.3f}"))
 
 
@@ -38,7 +38,11 @@ def table(title, entries, ground_truth):
     header = "| system | " + " | ".join(label for _, label, _ in METRICS) + " | utts |"
     lines = [f"### {title}", "", header, "|---|" + "---|" * (len(METRICS) + 1)]
     if ground_truth:
-        lines.append("| ground truth (the reference of every row) | " + " | ".join("-" for _ in METRICS) + " | - |")
+        # The recordings' own error rates (the ASR's floor), as every scored set measured them.
+        floor = next((e for e in entries if e.get("wer_recordings") is not None or e.get("cer_recordings") is not None), {})
+        cells = [fmt.format(floor[key + "_recordings"]) if floor.get(key + "_recordings") is not None else "-"
+                 for key, _, fmt in METRICS]
+        lines.append("| ground truth (the reference of every row) | " + " | ".join(cells) + " | - |")
     for e in entries:
         # NaN: no frame voiced in both signals (an untrained model's noise), so no log-F0 error to give.
         cells = [fmt.format(e[key]) if e.get(key) is not None and e[key] == e[key] else "-" for key, _, fmt in METRICS]
@@ -56,7 +60,8 @@ def main(argv=None):
     reconstruction, tts = rows(args.reconstruction), rows(args.tts)
     text = (f"# The paper's comparison on {args.test_set}: learned latent vs mel bridge\n\n"
             "Objective metrics against the ground-truth recordings (lower is better, duration ratio near 1), "
-            "in place of the paper's MOS.\n\n"
+            "in place of the paper's MOS; WER/CER of an offline Whisper, the ground truth row giving its error "
+            "rates on the recordings (its floor on this voice).\n\n"
             + table("Reconstruction (copy synthesis of the recordings)", reconstruction, ground_truth=True) + "\n"
             + table("Text to speech", tts, ground_truth=True))
     args.out.write_text(text)

@@ -9,7 +9,7 @@
 #                          RESULTS_paper.md (+ .json) with the paper's two tables.
 # A recipe's run.sh calls it with its own options after "--"; it calls that run.sh back for
 # each training, so the recipe's corpus options (fs, tokens, speakers, ...) apply:
-#   ./comparisons.sh --test_set eval1 --size _tiny --decoder istft --vits_baseline true -- --mini true ...
+#   ./comparisons.sh --test_set eval1 --lang en --size _tiny --decoder istft --vits_baseline true -- --mini true ...
 set -euo pipefail
 
 test_set=""          # the held-out set of the tables
@@ -17,6 +17,7 @@ size=""              # "" (paper-size configs) or _tiny
 decoder=hifigan      # the WaveGAN decoder of the main system (hifigan | istft)
 vits_baseline=false
 paper_ablation=false
+lang=none            # the text's language for the WER/CER of the copy synthesis (en, zh; none: no ASR)
 . utils/parse_options.sh  # our options, up to "--"
 [ -n "${test_set}" ] || { echo "$0: --test_set is required" >&2; exit 1; }
 if [ "${decoder}" = hifigan ]; then dec=""; else dec=_${decoder}; fi
@@ -47,7 +48,8 @@ if "${paper_ablation}"; then
             --model_file "exp/tts_${vae}/train.total_count.ave.pth" --wav_scp "dump/raw/${test_set}/wav.scp" \
             --out_dir "${out}" 2> "${out}.log" || { tail -n 5 "${out}.log" >&2; exit 1; }
         python3 -m espnet2_glow_wavegan.recipe.score --ref_scp "dump/raw/${test_set}/wav.scp" \
-            --gen_scp "${out}/wav/wav.scp" --out_dir "${out}/scores" --decode_logs "${out}.log"
+            --gen_scp "${out}/wav/wav.scp" --out_dir "${out}/scores" --decode_logs "${out}.log" \
+            --text "dump/raw/${test_set}/text" --asr_language "${lang}"
     done
     decode=decode_train.total_count.ave/${test_set}/scores
     python3 -m espnet2_glow_wavegan.recipe.paper_tables --test_set "${test_set}" --out RESULTS_paper.md \

