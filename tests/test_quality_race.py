@@ -48,6 +48,51 @@ def test_a_budget_stop_averages_the_last_whole_epochs(tmp_path):
         quality_race.average_last_epochs(empty)
 
 
+def test_learning_curve_points_average_the_epochs_written_by_each_mark(tmp_path):
+    """A point at minute m of a system's budget: the last 3 epochs written by then (the training having begun at
+    ``offset`` of the budget), averaged under its own name; the final model is left alone."""
+    import os
+
+    import torch
+
+    started = 1_000_000.0
+    for epoch in range(1, 6):  # epoch n written n minutes after the training began
+        path = tmp_path / f"{epoch}epoch.pth"
+        torch.save({"w": torch.tensor([float(epoch)])}, path)
+        os.utime(path, (started + 60 * epoch, started + 60 * epoch))
+    # Marks strictly inside the training: every 2 min of a 10-min budget of which 3 min went before it.
+    marks = quality_race.curve_marks(2, 3 * 60, 10 * 60)
+    assert marks == [240, 360, 480]
+    seen = []
+    points = quality_race.curve_points(tmp_path, {"started": started}, 3 * 60, marks,
+                                       lambda name: seen.append(name) or {"model": name})
+    assert [p["epochs"] for p in points] == [[1], [1, 2, 3], [3, 4, 5]]  # 1, 3 and 5 min into the training
+    assert [p["minutes"] for p in points] == [4, 6, 8] and seen == ["curve_004.0min.pth", "curve_006.0min.pth",
+                                                                      "curve_008.0min.pth"]
+    assert torch.load(tmp_path / "curve_006.0min.pth", weights_only=True)["w"].item() == 2.0
+    assert not (tmp_path / "train.total_count.ave.pth").exists()
+    # A mark before the first epoch gives no point.
+    assert quality_race.curve_points(tmp_path, {"started": started}, 0, [30], lambda name: {}) == []
+    assert quality_race.curve_marks(0, 0, 600) == []
+
+
+def test_the_piper_corpus_is_a_human_like_voice_and_rebuilt_for_another_voice(tmp_path):
+    import soundfile as sf
+
+    corpus = race_corpus.build(tmp_path, count=2, voice="piper")
+    wavs = sorted((corpus / "wavs").glob("*.wav"))
+    assert [w.name for w in wavs] == ["RC001-0001.wav", "RC001-0002.wav"] and (corpus / "voice").read_text() == "piper\n"
+    first = sf.read(wavs[0])[0]
+    assert sf.info(wavs[0]).samplerate == 22050 and 1.0 < len(first) / 22050 < 8.0
+    assert race_corpus.build(tmp_path, count=2, voice="piper") == corpus  # complete: kept
+    assert (first == sf.read(wavs[0])[0]).all()
+    # A corpus of another voice (an earlier race's espeak-ng one has no stamp) is made again.
+    (corpus / "voice").unlink()
+    sf.write(wavs[0], first[:100], 22050)
+    race_corpus.build(tmp_path, count=2, voice="piper")
+    assert (corpus / "voice").read_text() == "piper\n" and (sf.read(wavs[0])[0] == first).all()
+
+
 def test_variants_of_a_system_write_their_own_configs(tmp_path):
     """Two variants run side by side (one race each, one core each): neither overwrites the other's WaveGAN config."""
     overrides = quality_race.parse_overrides(["glow_wavegan.wavegan:tts_conf.generator_params.latent_dim=128"])
@@ -72,7 +117,7 @@ def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
          # The tiny configs stop themselves after two short epochs; the budget is only a ceiling, wide
          # enough for a slow, busy CI machine (3 minutes left the prior no epoch on one). The stop by
          # budget and its checkpoint average are tested exactly below.
-         "--held_out", "4", "--budget_minutes", str(BUDGET_MINUTES), "--wavegan_share", "0.5",
+         "--held_out", "4", "--budget_minutes", str(BUDGET_MINUTES), "--wavegan_share", "0.5", "--curve_minutes", "0.2",
          "--rounds", "glow_wavegan,vits",
          "--work_dir", str(tmp_path / "work"), "--out_dir", str(out)],
         capture_output=True, text=True, timeout=1500,
@@ -87,8 +132,13 @@ def test_the_race_runs_end_to_end_on_tiny_configs(tmp_path):
     assert record["wavegan"]["budget_seconds"] == pytest.approx(0.5 * BUDGET_MINUTES * 60)
     assert record["copy_synthesis"]["scores"]["num_utts"] == 4
     assert report["recordings"]["scores"]["mcd"] == 0
+    assert report["recordings"]["scores"]["wer"] == report["recordings"]["scores"]["wer_recordings"]
+    assert all("wer" in r["scores"] and "cer" in r["scores"] for r in report["systems"].values())
+    curve = report["systems"]["vits"]["curve"]  # a point every 0.2 min: at least one before the final model
+    assert curve and all(p["kind"] == "tts" and "wer" in p["scores"] for p in curve)
     text = (out / "quality_race.md").read_text()
     assert "## Text to speech" in text and "## Reconstruction" in text and "| ESPnet VITS |" in text
+    assert "## Learning curves" in text
     assert (out / "quality_race.png").stat().st_size > 10_000
     # The race's WaveGAN, read by benchmarks/latent_use.py (does its decoder follow the input?).
     recipe = tmp_path / "work/tts1"

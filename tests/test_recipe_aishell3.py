@@ -4,6 +4,7 @@ It runs with the iSTFT decoder (the LJSpeech test runs the paper's HiFi-GAN), so
 through every stage, the pack and ESPnet's Text2Speech.
 """
 
+import json
 import textwrap
 import zipfile
 
@@ -51,6 +52,11 @@ def test_aishell3_speakers_rates_and_decoding(aishell_recipe):
     assert [u for u, _ in scp] == ["SSB00150001", "SSB00150002", "SSB00150003"]
     assert all(sf.info(p).samplerate == 24000 for _, p in scp)
     assert (recipe / "exp/tts_wavegan_vae_istft_tiny/.done").exists()
+    # Stage 9 of a Mandarin multi-speaker set: no CER with the English-only default ASR (it says so), and
+    # the similarity of each voice to its speaker's recordings beside the recordings' own.
+    summary = json.loads((recipe / DECODE / "test/scores/summary.json").read_text())
+    assert "cer" not in summary and "English-only" in summary["asr"]
+    assert -1 <= summary["spk_similarity"] <= 1 and 0.5 <= summary["spk_similarity_recordings"] <= 1
 
 
 def test_aishell3_packed_model_speaks_for_an_unseen_speaker_with_text2speech(aishell_recipe, python_run, tmp_path):
