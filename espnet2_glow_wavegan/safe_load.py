@@ -64,3 +64,17 @@ def safe_text2speech(model_file: Union[str, Path], train_config: Union[str, Path
             f"{model_file}: does not match its config ({len(missing)} parameters missing, e.g. {missing[:3]})"
         )
     return t2s
+
+
+def packed_text2speech(packed_model: Union[str, Path], unpack_dir: Union[str, Path], **kwargs):
+    """``Text2Speech`` of a zip written by ``espnet2.bin.pack`` (the recipes' stage 10), unpacked into
+    ``unpack_dir`` by ESPnet's own ``unpack`` (offline: no espnet_model_zoo), checked as above."""
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    if not Path(packed_model).is_file():
+        raise ModelFileError(f"{packed_model}: no such file")
+    try:
+        files = unpack(str(packed_model), str(unpack_dir))
+    except (zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        raise ModelFileError(f"{packed_model}: not a packed ESPnet model ({e})") from None
+    return safe_text2speech(files["model_file"], files["train_config"], **kwargs)

@@ -1,5 +1,6 @@
 """ONNX export and the torch-free runtime: the same waveform and durations as the torch model, checked inputs."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -172,6 +173,63 @@ def test_export_keeps_the_model_and_refuses_a_non_empty_folder(tmp_path):
     with pytest.raises(FileExistsError, match="not empty"):
         export(model, FRONTEND, keep.parent)
     assert keep.read_text() == "user data"
+
+
+def test_a_damaged_export_is_named_with_the_command_that_remakes_it(standard, tmp_path, caplog):
+    """The runtime checks the folder against the export's manifest before onnxruntime reads a graph."""
+    import shutil
+
+    from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+    _, tts = standard("ljspeech", "istft")
+    manifest = json.loads((tts.model_dir / "manifest.json").read_text())
+    assert {"config.yaml", "flow.onnx", "decoder.onnx"} <= set(manifest["files"]) and "espnet2-glow-wavegan" in manifest["exporter"]
+    for damage, message in (("missing", "flow.onnx is missing"), ("cut", "decoder.onnx is damaged: "),
+                            ("flipped", "decoder.onnx is damaged: its sha256")):
+        folder = tmp_path / damage
+        shutil.copytree(tts.model_dir, folder)
+        if damage == "missing":
+            (folder / "flow.onnx").unlink()
+        else:
+            data = (folder / "decoder.onnx").read_bytes()
+            data = data[: len(data) // 2] if damage == "cut" else data[:-1] + bytes([data[-1] ^ 1])
+            (folder / "decoder.onnx").write_bytes(data)
+        with pytest.raises(ValueError, match=message) as error:
+            OnnxText2Speech(folder)
+        assert "bin.export_onnx" in str(error.value)
+    old = tmp_path / "old"  # exported before manifests: loads, with a notice
+    shutil.copytree(tts.model_dir, old)
+    (old / "manifest.json").unlink()
+    caplog.set_level("WARNING")
+    assert OnnxText2Speech(old, threads=1)("abc.", noise_scale=0.0)["wav"].size > 0
+    assert "has no manifest.json" in caplog.text
+
+
+def test_the_runtime_cli_keeps_an_existing_output_and_names_a_missing_folder(standard, tmp_path):
+    from espnet2_glow_wavegan.onnx.runtime import main
+
+    _, tts = standard("ljspeech", "istft")
+    keep = tmp_path / "keep.wav"
+    keep.write_bytes(b"user data")
+    with pytest.raises(ValueError, match="unknown to the model"):
+        main(["--model_dir", str(tts.model_dir), "--text", "!!!", "--output", str(keep), "--threads", "1"])
+    assert keep.read_bytes() == b"user data" and [p.name for p in tmp_path.iterdir()] == ["keep.wav"]
+    with pytest.raises(SystemExit, match=f"the folder {tmp_path / 'no/such'} does not exist"):
+        main(["--model_dir", str(tts.model_dir), "--text", "abc.", "--output", str(tmp_path / "no/such/x.wav")])
+    main(["--model_dir", str(tts.model_dir), "--text", "abc.", "--output", str(keep), "--threads", "1"])
+    assert keep.read_bytes()[:4] == b"RIFF"
+
+
+def test_a_failed_export_leaves_no_folder(tmp_path, monkeypatch):
+    from espnet2_glow_wavegan.onnx import export as export_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the exporter broke")
+
+    monkeypatch.setattr(export_module, "export_graph", broken)
+    with pytest.raises(RuntimeError, match="the exporter broke"):
+        export_module.export(perturbed_model("ljspeech", "istft"), FRONTEND, tmp_path / "onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_int8_graphs_keep_the_durations_and_stay_close(tmp_path):

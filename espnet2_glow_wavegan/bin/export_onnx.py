@@ -29,17 +29,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 def load(args, unpack_dir: Path):
     """The Text2Speech of the arguments' model, after the weights-only check."""
-    from espnet2_glow_wavegan.safe_load import safe_text2speech
+    from espnet2_glow_wavegan.safe_load import packed_text2speech, safe_text2speech
 
     if args.packed_model:
         if args.train_config or args.model_file:
             raise SystemExit("give --packed_model, or --train_config and --model_file, not both")
         if not args.packed_model.is_file():
             raise SystemExit(f"--packed_model {args.packed_model}: no such file")
-        from espnet2.main_funcs.pack_funcs import unpack
-
-        files = unpack(str(args.packed_model), str(unpack_dir))
-        return safe_text2speech(files["model_file"], files["train_config"])
+        return packed_text2speech(args.packed_model, unpack_dir)
     if not (args.train_config and args.model_file):
         raise SystemExit("give --train_config and --model_file, or --packed_model")
     for path in (args.train_config, args.model_file):

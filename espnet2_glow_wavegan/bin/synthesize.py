@@ -15,16 +15,21 @@ On stderr: the time to the first audio and the real-time factor.
 """
 
 import argparse
+import atexit
+import contextlib
 import io
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 import espnet2_glow_wavegan.registry  # noqa: F401  (importing the package installs the hook)
+from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_success
 
 # A sentence ends at ., !, ? (or their CJK forms) followed by a space or the end of the text.
 SENTENCE_END = re.compile(r"(?<=[.!?;\u3002\uff01\uff1f\uff1b])\s+|(?<=[\u3002\uff01\uff1f\uff1b])")
@@ -79,9 +84,19 @@ def load(args):
 
     from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-    from espnet2_glow_wavegan.safe_load import safe_text2speech
+    from espnet2_glow_wavegan.safe_load import packed_text2speech, safe_text2speech
 
-    if args.model_tag:
+    if args.model_tag and (args.model_tag.endswith(".zip") or os.path.isfile(args.model_tag)):
+        # A packed zip: ESPnet's own unpacking, offline (the unpacked files live as long as the process).
+        unpack_dir = tempfile.mkdtemp(prefix="glow_wavegan_model_")
+        atexit.register(shutil.rmtree, unpack_dir, ignore_errors=True)
+        t2s = packed_text2speech(args.model_tag, unpack_dir, device=args.device)
+    elif args.model_tag:
+        try:
+            import espnet_model_zoo  # noqa: F401
+        except ImportError:
+            raise SystemExit(f"--model_tag {args.model_tag}: a model from the hub needs espnet_model_zoo (pip install "
+                             "espnet_model_zoo) and the network; a packed .zip loads offline") from None
         t2s = Text2Speech.from_pretrained(model_tag=args.model_tag, device=args.device)
     else:
         if not (args.train_config and args.model_file):
@@ -137,6 +152,8 @@ def main(cmd=None):
     args = get_parser().parse_args(cmd)
     pcm = audio_stdout() if args.output == "-" else None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    if args.output != "-":
+        check_output_folder(args.output)
     text = args.text if args.text is not None else sys.stdin.read()
     if not text.strip():
         raise SystemExit("ERROR: the text is empty: nothing to synthesise (give --text or text on stdin)")
@@ -145,11 +162,14 @@ def main(cmd=None):
     speakers = speaker_inputs(t2s, args)
     start = time.perf_counter()
     first, samples = None, 0
-    if args.output != "-":
-        import soundfile as sf
+    # A wav file is written beside --output and moved there when the whole text is spoken: a run that
+    # fails (nothing to speak, a bad sentence, Ctrl-C) leaves an existing file as it was.
+    with contextlib.ExitStack() as stack:
+        if pcm is None:
+            import soundfile as sf
 
-        wav_file = sf.SoundFile(args.output, "w", samplerate=t2s.fs, channels=1, subtype="PCM_16")
-    try:
+            partial = stack.enter_context(replaced_on_success(args.output))
+            wav_file = stack.enter_context(sf.SoundFile(partial, "w", samplerate=t2s.fs, channels=1, subtype="PCM_16"))
         for chunk in stream(t2s, text, knobs, speakers, args.chunk_frames, args.first_chunk_frames):
             if first is None:
                 first = time.perf_counter() - start
@@ -159,9 +179,6 @@ def main(cmd=None):
             else:
                 wav_file.write(chunk)
             samples += chunk.size
-    finally:
-        if pcm is None:
-            wav_file.close()
     elapsed = time.perf_counter() - start
     print(f"first audio after {first * 1000:.0f} ms; {samples / t2s.fs:.2f} s of audio in {elapsed:.2f} s "
           f"(RTF {elapsed * t2s.fs / max(samples, 1):.3f})", file=sys.stderr)

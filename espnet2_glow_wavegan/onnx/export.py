@@ -11,6 +11,8 @@ The exported folder::
     decoder.onnx           latent -> waveform
     *.int8.onnx            with ``quantize``: the flow (and the iSTFT decoder) with int8 weights
                            (onnxruntime's dynamic quantisation of matrix products)
+    manifest.json          every file's size and sha256, and the exporter's version (written last;
+                           the runtime checks the folder against it)
 """
 
 import logging
@@ -28,6 +30,8 @@ from espnet2_glow_wavegan.onnx.graphs import (
     flow_reach_frames,
     speaker_input_names,
 )
+from espnet2_glow_wavegan.onnx.manifest import write_manifest
+from espnet2_glow_wavegan.output_files import folder_replaced_on_success
 from espnet2_glow_wavegan.synthesis_checks import is_silent_token
 
 OPSET = 17  # LayerNormalization (the text encoder, the ConvNeXt backbone) is an operator from 17 on
@@ -97,7 +101,17 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} is not empty: export into a new folder (nothing was overwritten)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+    # Written beside out_dir and renamed into place when whole (the manifest last): a failed export
+    # leaves no half folder that the runtime could load.
+    with folder_replaced_on_success(out_dir) as staging:
+        _export_into(model, frontend, staging, quantize, bpemodel)
+        write_manifest(staging)
+    logging.info(f"exported {', '.join(GRAPHS)} to {out_dir}")
+    return out_dir / "config.yaml"
+
+
+def _export_into(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool, bpemodel: Optional[Path]) -> None:
     parts = exportable_parts(model)
     inputs = example_inputs(model)
     outputs = dict(OUTPUTS, sentence=sentence_outputs(model))
@@ -125,10 +139,7 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
         front["bpemodel"] = "bpe.model"
     config = dict(model_type="glow_wavegan", **runtime_settings(model), frontend=front, quantized=quantized,
                   silent_token_ids=[i for i, t in enumerate(front["token_list"]) if is_silent_token(t)])
-    path = out_dir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    logging.info(f"exported {', '.join(GRAPHS)} to {out_dir}")
-    return path
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
 def quantized_graphs(model) -> Dict[str, bool]:

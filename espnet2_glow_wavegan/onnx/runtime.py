@@ -27,6 +27,8 @@ import numpy as np
 import yaml
 
 from espnet2_glow_wavegan.chunks import chunk_bounds
+from espnet2_glow_wavegan.onnx.manifest import check_folder
+from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_success
 from espnet2_glow_wavegan.synthesis_checks import check_synthesis_knobs, check_token_ids, output_length_error
 from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
@@ -51,6 +53,7 @@ class OnnxText2Speech:
         config_path = self.model_dir / "config.yaml"
         if not config_path.is_file():
             raise FileNotFoundError(f"{config_path} not found: give the folder export_onnx wrote")
+        check_folder(self.model_dir)
         self.config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         if self.config.get("model_type") != "glow_wavegan":
             raise ValueError(f"{config_path}: model_type is {self.config.get('model_type')!r}, not 'glow_wavegan'")
@@ -301,8 +304,12 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     import soundfile
 
+    check_output_folder(args.output)
     start = time.perf_counter()
-    tts = OnnxText2Speech(args.model_dir, precision=args.precision, threads=args.threads)
+    try:
+        tts = OnnxText2Speech(args.model_dir, precision=args.precision, threads=args.threads)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"ERROR: {e}")
     text = args.text if args.text is not None else sys.stdin.read()
     spembs = None if args.spembs is None else np.load(args.spembs)
     synthesis_start = time.perf_counter()
@@ -310,7 +317,8 @@ def main(argv=None) -> None:
               seed=args.seed)
     seconds = out["wav"].size / tts.fs
     elapsed = time.perf_counter() - synthesis_start
-    soundfile.write(args.output, out["wav"], tts.fs, subtype="PCM_16")
+    with replaced_on_success(args.output) as partial:
+        soundfile.write(partial, out["wav"], tts.fs, subtype="PCM_16")
     logging.info(f"{args.output}: {seconds:.2f} s of audio in {elapsed:.3f} s (RTF {elapsed / max(seconds, 1e-9):.4f}); "
                  f"{time.perf_counter() - start:.1f} s since loading")
 
