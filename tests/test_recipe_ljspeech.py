@@ -179,13 +179,18 @@ def test_ljspeech_scores_and_comparison_with_vits(lj_recipe):
         for metric in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):  # --score_opts "--dnsmos true"
             assert 1.0 <= summary[metric] <= 5.0, (system, metric, summary[metric])
         assert len(table(out / "utt2mcd")) == 4
+        # Stage 9 hears the words by default (--lang en): Whisper's WER/CER beside its floor on the recordings.
+        assert summary["asr"].startswith("Whisper tiny.en") and summary["wer_recordings"] <= 0.5
+        assert summary["wer"] >= 0 and summary["cer"] >= 0 and len(table(out / "utt2wer")) == 4
+        assert len(table(out / "asr_text_recordings")) == 4
         assert "| eval1 |" in (recipe / "exp" / f"tts_{system}" / "RESULTS.md").read_text()
     rows = json.loads((recipe / "RESULTS_compare.json").read_text())
     assert [r["system"] for r in rows] == ["glow_wavegan", "vits"]
     assert all(r["params_synthesis"] > 0 and np.isfinite(r["mcd"]) and np.isfinite(r["rtf"]) for r in rows)
     table_md = (recipe / "RESULTS_compare.md").read_text()
     assert "| glow_wavegan | tts_glow_wavegan_tiny | eval1 |" in table_md and "| vits | tts_vits_tiny | eval1 |" in table_md
-    assert "DNSMOS ovrl / P.808" in table_md
+    assert "DNSMOS ovrl / P.808" in table_md and "| WER (rec.) | CER (rec.) |" in table_md
+    assert f"{rows[0]['wer_recordings']:.2f})" in table_md
 
 
 def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_path):
@@ -296,3 +301,26 @@ def test_teacher_forced_decoding_from_the_recipe(lj_recipe):
         frames = sum(int(d) for d in durations[utt].split())
         assert sf.info(path).frames == frames * 256
         assert abs(frames - (int(lengths[utt]) // 256 + 1)) <= 1  # the reference's frames (even for the flow)
+
+
+def test_a_second_training_run_on_the_same_experiment_stops_at_once(lj_recipe):
+    """Stage 7 while another run holds the experiment (a live process's lock): it stops before touching it."""
+    import os
+    import socket
+
+    recipe, _ = lj_recipe
+    exp = recipe / "exp/tts_glow_wavegan_tiny"
+    done, aside, lock = exp / ".done", exp / ".done.aside", exp / ".lock"
+    holder = f"{os.getpid()} {socket.gethostname()}\n"  # this test's process: alive
+    before = {p.name: p.stat().st_mtime_ns for p in exp.glob("*.pth")}
+    done.rename(aside)
+    lock.write_text(holder)
+    try:
+        proc = run(recipe, "--stage", "7", "--stop_stage", "7", "--train_vae", "false", check=False)
+        assert proc.returncode != 0
+        assert f"{exp.relative_to(recipe)} is in use by process {os.getpid()} on {socket.gethostname()}" in proc.stderr
+        assert lock.read_text() == holder
+        assert {p.name: p.stat().st_mtime_ns for p in exp.glob("*.pth")} == before
+    finally:
+        lock.unlink(missing_ok=True)
+        aside.rename(done)

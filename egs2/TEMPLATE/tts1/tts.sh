@@ -18,6 +18,8 @@
 # the joint phase the discriminator). --train_vae false / --train_tts false rerun one of the two.
 #
 # A stage whose outputs are complete is skipped (it says so); delete them to redo it.
+# One run at a time trains an experiment (or extracts a WaveGAN's latents): a second stops at once,
+# naming the first (utils/exp_lock.sh); the lock of a killed run is taken over.
 # An interrupted training resumes from its last checkpoint (--resume true); a finished one
 # is left alone until its .done marker is deleted.
 set -euo pipefail
@@ -141,6 +143,7 @@ run_args=$(printf '%q ' "$0" "$@")
 
 . ./path.sh
 . ./cmd.sh
+. utils/exp_lock.sh
 
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || die "--valid_set is required"
@@ -385,7 +388,7 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
         return
     fi
     need "${config}" "${token_list}" "${tts_stats_dir}/.done"
-    mkdir -p "${exp_dir}"
+    exp_lock "${exp_dir}"
     local shapes="--train_shape_file ${tts_stats_dir}/train/text_shape.${token_type}"
     shapes+=" --valid_shape_file ${tts_stats_dir}/valid/text_shape.${token_type}"
     if [ -n "${latents}" ]; then
@@ -417,6 +420,7 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
         || die "training failed: see ${exp_dir}/train.log (rerun the same command to resume)"
     set +f
     mark_done "${exp_dir}"
+    exp_unlock "${exp_dir}"
 }
 
 tts_conf_value() {  # tts_conf_value CONFIG KEY DEFAULT: a tts_conf setting of a training config
@@ -481,8 +485,10 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
             latent_dir=${dumpdir}/latents/${vae_tag}
             log "Stage 7b: posterior of ${vae_model} for ${train_set} and ${valid_set} -> ${latent_dir}"
+            exp_lock "${latent_dir}"
             extract_latents "${train_set}"
             extract_latents "${valid_set}"
+            exp_unlock "${latent_dir}"
         fi
     elif [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
         die "${train_config} trains on stored WaveGAN latents (speech_input: posterior_stats): give --vae_config," \
