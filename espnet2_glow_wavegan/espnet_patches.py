@@ -10,8 +10,10 @@ release that changes one fails there, by name, before anything else does.
 3. :func:`cli_classes` (``SynthesisText2Speech``, ``KeyedTTSTask``): what the inference CLI
    (``espnet2_glow_wavegan.bin.tts_inference``) puts in the place of ESPnet's ``Text2Speech``
    and ``TTSTask`` for one run of ESPnet's own ``main`` (:func:`run_espnet_inference`).
+4. :func:`warn_on_transliteration`: stock ``Text2Speech("§§§")`` warns, as the CLIs and the ONNX
+   runtime do, when the text cleaner transliterates characters the model would then read aloud.
 
-The import hook that applies 1 and 2 when ESPnet's task modules load is in
+The import hook that applies 1, 2 and 4 when ESPnet's task modules load is in
 :mod:`espnet2_glow_wavegan.registry` (pure Python, active from interpreter start-up).
 """
 
@@ -94,6 +96,42 @@ def after_build_model(model, args) -> None:
                 "use_amp: true has no effect here: ESPnet's mixed precision (torch.cuda.amp autocast and "
                 "GradScaler) needs CUDA, and this machine has none; training runs in float32"
             )
+
+
+def warn_on_transliteration(module) -> None:
+    """Make ``Text2Speech``'s preprocessing warn when the cleaner transliterates its text (see text_checks).
+
+    Relies on: ``Text2Speech`` builds its preprocessing with ``TTSTask.build_preprocess_fn(args, False)``
+    (``TTSTask`` of ``espnet2.tasks.tts``, a classmethod in its class body) and calls it as
+    ``preprocess_fn("<dummy>", dict(text=text))`` with the raw text. Only that key warns: validation
+    batches of a training (also built with ``train=False``) stay quiet, and the CLI names its utterances
+    itself (``KeyedTTSTask``).
+    """
+    task = getattr(module, "TTSTask", None)
+    if task is None or "build_preprocess_fn" not in vars(task) or getattr(task.build_preprocess_fn, "_glow_wavegan", False):
+        return
+    build = task.build_preprocess_fn.__func__
+
+    @functools.wraps(build)
+    def build_preprocess_fn(cls, args, train):
+        preprocess = build(cls, args, train)
+        if train or preprocess is None:
+            return preprocess
+        from espnet2.text.cleaner import TextCleaner
+
+        from espnet2_glow_wavegan.text_checks import warn_if_transliterated
+
+        cleaner = TextCleaner(getattr(args, "cleaner", None))
+
+        def warning_preprocess(uid, data):
+            if uid == "<dummy>" and isinstance(data.get("text"), str):
+                warn_if_transliterated("input", data["text"], cleaner(data["text"]))
+            return preprocess(uid, data)
+
+        return warning_preprocess
+
+    build_preprocess_fn._glow_wavegan = True
+    task.build_preprocess_fn = classmethod(build_preprocess_fn)
 
 
 # ---------------------------------------------------------------------------------------------

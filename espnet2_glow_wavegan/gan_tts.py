@@ -6,6 +6,7 @@ import torch
 from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.torch_utils.device_funcs import force_gatherable
 
+from espnet2_glow_wavegan.synthesis_checks import refuse_language_ids
 from espnet2_glow_wavegan.utils import check_finite, is_distributed, zero_touching
 
 Batch = Dict[str, Optional[torch.Tensor]]
@@ -78,12 +79,13 @@ class WaveformGANTTS(AbsGANTTS):
             speech_lengths: (B,).
             sids: Speaker ids (B,) or (B, 1).
             spembs: Speaker embeddings (B, spk_embed_dim).
-            lids: Language ids, unsupported (ignored).
+            lids: Language ids: refused (the models have no language table).
             forward_generator: Generator turn (True) or discriminator turn (False).
 
         Returns:
             Dict[str, Any]: ``loss``, ``stats``, ``weight``, ``optim_idx`` (0: G, 1: D).
         """
+        refuse_language_ids(lids)
         if speech is None:
             raise ValueError(f"{type(self).__name__} trains on the batch's 'speech', and this batch has none")
         batch = dict(

@@ -153,6 +153,7 @@ def _register_all_into(module) -> None:
         for key, target in list(_registered.items()):
             _add(module, key, target)
         espnet_patches.wrap_build_model(module)
+        espnet_patches.warn_on_transliteration(module)
 
 
 class _RegisteringLoader(importlib.abc.Loader):

@@ -24,6 +24,13 @@ def check_synthesis_knobs(noise_scale: float, length_scale: float, max_output_se
         raise ValueError(f"max_output_seconds must be > 0, got {max_output_seconds}")
 
 
+def refuse_language_ids(lids) -> None:
+    """The models have no language table: language ids would be ignored, so they are refused."""
+    if lids is not None:
+        raise ValueError("lids: these models have no language table and cannot use language ids; leave them out "
+                         "(a recipe: --use_lid false)")
+
+
 def is_silent_token(token: str) -> bool:
     """A token that voices nothing: a special symbol, a space, or punctuation only."""
     if token in ("<blank>", "<unk>", "<space>", "<sos/eos>") or not token.strip():

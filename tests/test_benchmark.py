@@ -107,3 +107,20 @@ def test_streaming_benchmark_command_produces_a_finite_table(tmp_path):
     assert list(results["vits"]["throughput"]) == ["1"]
     assert all(math.isfinite(r["audio_per_second"]) for s in results.values() for r in s["throughput"].values())
     assert "| glow_wavegan, iSTFT decoder |" in (tmp_path / "streaming_tiny.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_its_cpu_smoke_mode(tmp_path):
+    """benchmarks/gpu_check.py, the one command for a GPU machine, in its CPU smoke mode (tiny configs, one step)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/gpu_check.py"), "--device", "cpu", "--tiny", "--steps", "1",
+         "--warmup", "0", "--synthesis_runs", "1", "--out_dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    assert report["machine"]["device"] == "cpu" and report["training"] and report["synthesis"]
+    failed = {f"{system}/{precision}": r["error"] for system, runs in report["training"].items()
+              for precision, r in runs.items() if "error" in r}
+    assert not failed, failed
+    assert (tmp_path / "gpu.md").read_text().startswith("# GPU check: cpu")

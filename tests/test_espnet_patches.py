@@ -36,6 +36,14 @@ def test_wrap_build_model_relies_on_build_model_being_every_models_way_in(task):
     assert "cls.build_model(args" in inspect.getsource(AbsTask.build_model_from_file)
 
 
+def test_warn_on_transliteration_relies_on_text2speech_preprocessing_raw_text_under_a_dummy_key():
+    """warn_on_transliteration: Text2Speech builds its preprocessing through TTSTask (train=False) and calls it
+    with the raw text under '<dummy>'."""
+    assert getattr(tts.TTSTask.build_preprocess_fn, "_glow_wavegan", False)
+    assert "TTSTask.build_preprocess_fn(train_args, False)" in inspect.getsource(tts_inference.Text2Speech.__init__)
+    assert 'self.preprocess_fn("<dummy>", dict(text=text))' in inspect.getsource(tts_inference.Text2Speech.__call__)
+
+
 def test_the_cli_classes_rely_on_inference_looking_them_up_in_its_module():
     """run_espnet_inference: inference() builds Text2Speech and reads through TTSTask, both module globals."""
     source = inspect.getsource(tts_inference.inference)

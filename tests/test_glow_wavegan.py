@@ -212,16 +212,24 @@ def test_prior_step_from_stored_posterior_equals_the_waveform_step():
         losses[speech_input] = (out["loss"].item(), out["stats"]["generator_mle_loss"].item())
         grads = [p.grad for p in model.generator.prior.parameters() if p.grad is not None]
         assert grads and all(torch.isfinite(g).all() for g in grads)
+        assert sum(g.abs().sum() for g in grads) > 0  # the MLE reaches the prior (not only zero_touching's zeros)
     assert losses["posterior_stats"] == pytest.approx(losses["waveform"], abs=1e-5)
 
 
 def test_stored_posterior_is_sampled_at_every_step():
+    """Dropout off (eval mode), so only the draw of z ~ N(mean, std) can make two steps differ; with
+    target_latent: mean the same two steps are equal."""
     data = batch()
-    model = tiny_glow_wavegan(speech_input="posterior_stats")
-    stats, frames = stored_posterior(model, data["speech"], data["speech_lengths"])
-    inputs = dict(data, speech=stats, speech_lengths=frames)
-    first, second = (model(**inputs)["stats"]["generator_mle_loss"].item() for _ in range(2))
-    assert first != second  # z ~ N(mean, std) drawn anew (target_latent: sample)
+    losses = {}
+    for target in ("sample", "mean"):
+        model = tiny_glow_wavegan(speech_input="posterior_stats", target_latent=target)
+        stats, frames = stored_posterior(model, data["speech"], data["speech_lengths"])
+        inputs = dict(data, speech=stats, speech_lengths=frames)
+        model.eval()
+        with torch.no_grad():
+            losses[target] = [model(**inputs)["stats"]["generator_mle_loss"].item() for _ in range(2)]
+    assert losses["mean"][0] == losses["mean"][1]
+    assert losses["sample"][0] != losses["sample"][1]  # z drawn anew at every step
 
 
 def test_stored_posterior_input_errors_name_the_cause():

@@ -191,6 +191,56 @@ def test_the_stream_cli_refuses_bad_input_by_name(lj_glow, tmp_path):
     assert "ERROR: sentence 'Fine. ... ?!': length_scale must be a finite number > 0" in proc.stderr, proc.stderr[-2000:]
 
 
+def test_a_failed_stream_run_leaves_the_output_file_and_a_missing_folder_is_named_first(lj_glow, tmp_path):
+    root, _, exp = lj_glow
+    model = ["--train_config", str(exp / "config.yaml"), "--model_file", str(exp / "2epoch.pth")]
+    keep = tmp_path / "keep.wav"
+    sf.write(keep, np.full(2205, 0.25), 22050)
+    before = keep.read_bytes()
+    proc = run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", *model, "--text", "!!!", "--output", str(keep)],
+                      cwd=root, check=False)
+    assert proc.returncode != 0 and "nothing to speak" in proc.stderr, proc.stderr[-2000:]
+    assert keep.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]
+    missing = tmp_path / "no/such/dir/x.wav"
+    proc = run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", "--train_config", "not-loaded.yaml",
+                       "--model_file", "not-loaded.pth", "--text", "Fine.", "--output", str(missing)], cwd=root, check=False)
+    assert proc.returncode != 0 and f"the folder {missing.parent} does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr  # stopped before the model loads
+
+
+def test_the_stream_cli_speaks_a_packed_zip_offline(lj_glow, tmp_path):
+    """--model_tag model.zip: ESPnet's own unpacking in a fresh process (no espnet_model_zoo, no network)."""
+    root, _, exp = lj_glow
+    packed = tmp_path / "model.zip"
+    run_python(["-m", "espnet2.bin.pack", "tts", "--train_config", str(exp / "config.yaml"), "--model_file",
+                str(exp / "2epoch.pth"), "--outpath", str(packed)], cwd=root)
+    out = tmp_path / "zip.wav"
+    proc = run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", "--model_tag", str(packed), "--text", "Fine.",
+                       "--output", str(out), "--noise_scale", "0.0"], cwd=root)
+    assert "first audio after" in proc.stderr and sf.info(out).frames > 0
+    direct = tmp_path / "direct.wav"
+    run_python(["-m", "espnet2_glow_wavegan.bin.synthesize", "--train_config", str(exp / "config.yaml"), "--model_file",
+                str(exp / "2epoch.pth"), "--text", "Fine.", "--output", str(direct), "--noise_scale", "0.0"], cwd=root)
+    assert np.array_equal(sf.read(out)[0], sf.read(direct)[0])
+
+
+def test_stock_text2speech_warns_when_the_cleaner_transliterates(lj_glow, python_run):
+    """Stock Text2Speech, no plugin import: "§§" reaches the model as "SSSS"; it speaks, and says so on stderr."""
+    _, _, exp = lj_glow
+    script = textwrap.dedent(
+        f"""
+        from espnet2.bin.tts_inference import Text2Speech
+        t2s = Text2Speech(train_config={str(exp / 'config.yaml')!r}, model_file={str(exp / '2epoch.pth')!r})
+        print("plain", t2s("the old clock")["wav"].numel() > 0, flush=True)
+        print("odd", t2s("the old clock §§")["wav"].numel() > 0, flush=True)
+        """
+    )
+    proc = python_run(["-c", script])
+    assert "plain True" in proc.stdout and "odd True" in proc.stdout
+    warnings = [line for line in proc.stderr.splitlines() if "the text cleaner replaced characters" in line]
+    assert len(warnings) == 1 and "utterance input" in warnings[0] and "'§'" in warnings[0], proc.stderr[-2000:]
+
+
 def test_stock_text2speech_refuses_bad_synthesis_input(lj_glow, python_run):
     _, _, exp = lj_glow
     script = textwrap.dedent(

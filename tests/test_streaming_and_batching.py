@@ -116,6 +116,27 @@ def test_a_padded_batch_equals_each_text_alone(recipe, decoder, optimized):
             assert relative_error(batch[b]["wav"], alone["wav"]) < 1e-4, b
 
 
+@pytest.mark.parametrize("recipe,decoder", RECIPES_AND_DECODERS)
+def test_a_padded_batch_with_the_same_noise_equals_each_text_alone(recipe, decoder):
+    """Not only at noise_scale 0: each item given its part of the batch's noise is its batch-1 synthesis."""
+    model = perturbed_model(recipe, decoder)
+    sizes = [23, 7, 15]
+    text = torch.zeros(len(sizes), max(sizes), dtype=torch.long)
+    for b, size in enumerate(sizes):
+        text[b, :size] = torch.randint(2, 20, (size,))
+    speakers = speaker_inputs(model, len(sizes))
+    one = lambda b: {k: v[b] for k, v in speakers.items()}  # noqa: E731
+    with torch.no_grad():
+        frames = [int(model.inference(text[b, :n], noise_scale=0.0, **one(b))["duration"].sum()) for b, n in enumerate(sizes)]
+        noise = torch.randn(len(sizes), model.generator.wavegan.latent_dim, max(frames))
+        batch = model.batch_inference(text, torch.tensor(sizes), noise_scale=0.667, noise=noise, **speakers)
+        for b, size in enumerate(sizes):
+            alone = model.inference(text[b, :size], noise_scale=0.667, noise=noise[b : b + 1, :, : frames[b]], **one(b))
+            zero = model.inference(text[b, :size], noise_scale=0.0, **one(b))
+            assert relative_error(batch[b]["wav"], alone["wav"]) < 1e-4, b
+            assert relative_error(alone["wav"], zero["wav"]) > 1e-2, b  # the noise mattered
+
+
 def test_texts_too_long_for_one_encoder_window_are_synthesised_alone_in_a_batch():
     model = perturbed_model("ljspeech", "istft", prior_params=dict(synthesis_window_tokens=8,
                                                                    synthesis_window_context=2))

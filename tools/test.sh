@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite in the project environment (created first if needed).
-# Extra arguments go to pytest, e.g. `tools/test.sh -k registry -x`; `-n 0` runs in one process.
+# Extra arguments go to pytest, e.g. `tools/test.sh -k registry -x`; `-n 0` runs in one process;
+# a test path (`tools/test.sh tests/test_scoring.py`) runs that file instead of the whole suite.
 # Exit status: pytest's.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,4 +17,9 @@ workers=${TEST_WORKERS:-2}
 if [ "${workers}" -gt 1 ]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 fi
-exec "${root}/.venv/bin/python" -m pytest tests -n "${workers}" --dist loadfile "$@"
+# The whole suite unless a test path is given (tools/test.sh tests/test_x.py[::name] runs that alone).
+paths=(tests)
+for arg in "$@"; do
+    case "${arg}" in -*) ;; *) [ -e "${arg%%::*}" ] && paths=() ;; esac
+done
+exec "${root}/.venv/bin/python" -m pytest "${paths[@]}" -n "${workers}" --dist loadfile "$@"

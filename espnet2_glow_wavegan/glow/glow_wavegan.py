@@ -16,6 +16,7 @@ from espnet2_glow_wavegan.synthesis_checks import (
     check_token_ids,
     is_silent_token,
     output_length_error,
+    refuse_language_ids,
 )
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
@@ -400,14 +401,16 @@ class GlowWaveGAN(WaveformGANTTS):
 
         Raises:
             ValueError: a knob outside its range, text with nothing to speak, speaker inputs
-                the model does not take, or an output longer than ``max_output_seconds``;
-                the message names the input and its valid range.
+                the model does not take, language ids (``lids``: no language table), or an
+                output longer than ``max_output_seconds``; the message names the input and
+                its valid range.
 
         Returns:
             Dict[str, Tensor]: ``wav`` (T_feats * hop,), ``duration`` (T_text,),
             ``feat_gen`` z (T_feats, latent_dim), and ``att_w`` the hard alignment
             (T_feats, T_text) when it has at most ``att_w_max_elements`` elements.
         """
+        refuse_language_ids(kwargs.get("lids"))
         plan = self._sentence(text, feats, sids, spembs, durations, noise_scale, length_scale,
                               use_teacher_forcing, max_output_seconds)
         prior, wavegan = self.generator.prior, self.generator.wavegan

@@ -9,7 +9,9 @@ Outputs of job N: ``<out>/split/wav.scp.N``, ``utt2num_samples.N`` and
 """
 
 import argparse
+import io
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +23,13 @@ from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table
 def read_entry(utt, entry):
     """A wav.scp entry -> (float32 audio (T, channels), rate).
 
-    A file path is read with soundfile; Kaldi's other forms with kaldiio, as ESPnet's
-    data loaders do: a command whose output is the audio (``sox in.flac -t wav - |``)
-    and an offset into an ark of audio (``feats.ark:123``).
+    A file path is read with soundfile; a command whose output is the audio (``sox in.flac -t
+    wav - |``) is run here (so that its failure is named); an offset into an ark of audio
+    (``feats.ark:123``) is read with kaldiio, as ESPnet's data loaders do.
     """
-    kaldi_form = entry.rstrip().endswith("|") or _is_ark_offset(entry)
+    if entry.rstrip().endswith("|"):
+        return read_pipe(utt, entry)
+    kaldi_form = _is_ark_offset(entry)
     try:
         if not kaldi_form:
             return sf.read(entry, dtype="float32", always_2d=True)
@@ -41,6 +45,22 @@ def read_entry(utt, entry):
         samples = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max + 1)
     samples = samples.astype(np.float32)
     return (samples[:, None] if samples.ndim == 1 else samples), fs
+
+
+def read_pipe(utt, entry):
+    """A Kaldi pipe (``cmd |``): the command's standard output, read as audio. A failing command is named
+    with its exit status and the last line it wrote to standard error."""
+    command = entry.rstrip()[:-1].strip()
+    proc = subprocess.run(command, shell=True, capture_output=True)
+    if proc.returncode != 0:
+        said = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise DataError(f"utterance '{utt}': the command of its wav.scp entry {entry!r} failed with exit status "
+                        f"{proc.returncode}" + (f": {said[-1]}" if said else " (it wrote nothing to standard error)"))
+    try:
+        return sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+    except Exception as e:
+        raise DataError(f"utterance '{utt}': the command of its wav.scp entry {entry!r} wrote no audio that "
+                        f"soundfile can read ({len(proc.stdout)} bytes: {type(e).__name__}: {e})") from None
 
 
 def _is_ark_offset(entry: str) -> bool:
