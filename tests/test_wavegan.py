@@ -149,7 +149,7 @@ def _encoder(**init):
 def test_posterior_initialisation_gives_a_readable_latent_on_speech():
     """Default init: the mean of real speech varies ~1000x less than the sampled noise; with
     initial_mean_std / initial_log_std the signal exceeds the noise (the race's collapse, see
-    WaveformEncoder.initialise_posterior)."""
+    initialise_posterior_conv)."""
     speech, _ = sf.read(LJ_WAV, dtype="float32")
     speech = torch.from_numpy(speech)[None]
     lengths = torch.tensor([speech.size(1)])

@@ -10,7 +10,7 @@ from typeguard import typechecked
 from espnet2_glow_wavegan.utils import frame_mask
 
 
-# The probe of WaveformEncoder.initialise_posterior: white noise at the RMS of read speech
+# The probe of initialise_posterior_conv: white noise at the RMS of read speech
 # (about -20 dBFS), long enough to span the encoder's receptive field several times.
 PROBE_RMS = 0.1
 PROBE_FRAMES = 64
@@ -70,7 +70,7 @@ class WaveformEncoder(torch.nn.Module):
             nonlinear_activation_params: Its keyword arguments.
             use_weight_norm: Apply weight normalisation to every convolution.
             initial_mean_std: Scale of the posterior mean at initialisation (its standard deviation
-                over time on a speech-level probe, see :meth:`initialise_posterior`); None: PyTorch's
+                over time on a speech-level probe, see :func:`initialise_posterior_conv`); None: PyTorch's
                 default initialisation, under which the mean is hundreds of times smaller than
                 the sampling noise.
             initial_log_std: Log standard deviation of the posterior at initialisation; None: about 0.
@@ -110,36 +110,7 @@ class WaveformEncoder(torch.nn.Module):
         )
         if use_weight_norm:
             self.apply(_apply_weight_norm)
-        self.initialise_posterior(initial_mean_std, initial_log_std)
-
-    @torch.no_grad()
-    def initialise_posterior(self, mean_std: Optional[float], log_std: Optional[float]) -> None:
-        """Start training with a latent that the decoder can read.
-
-        With PyTorch's default initialisation every convolution shrinks its input, so the
-        posterior mean of speech varies by about 0.002 while the sampled noise has a standard
-        deviation of 1: z is noise, the decoder learns to ignore it, and the KL term pulls the
-        unused posterior onto the prior (Adam moves a weight by about the learning rate per
-        step, too slowly to grow the mean 500-fold in a short training). This rescales the
-        mean's half of the output convolution so that, on a fixed noise probe at speech level,
-        every mean channel varies by ``mean_std`` around 0, and sets the log-std half's bias to
-        ``log_std``. Only the initial weights change (a trained checkpoint loads as before);
-        the probe is seeded, so every process builds the same weights from the same seed.
-        """
-        conv = self.output_conv[-1]
-        if mean_std is not None:
-            generator = torch.Generator().manual_seed(0)
-            probe = PROBE_RMS * torch.randn(1, PROBE_FRAMES * self.hop_length, generator=generator)
-            lengths = torch.tensor([probe.size(1)])
-            mean, _, _ = self(probe, lengths)
-            gain = mean_std / mean[0].std(dim=-1).clamp(min=1e-12)  # (latent_dim,)
-            weight = conv.weight_g if hasattr(conv, "weight_g") else conv.weight
-            weight[: self.latent_dim] *= gain.view(-1, 1, 1)
-            conv.bias[: self.latent_dim] *= gain
-            mean, _, _ = self(probe, lengths)
-            conv.bias[: self.latent_dim] -= mean[0].mean(dim=-1)
-        if log_std is not None:
-            conv.bias[self.latent_dim :] = log_std
+        initialise_posterior_conv(self, self.output_conv[-1], initial_mean_std, initial_log_std)
 
     def forward(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor
@@ -256,6 +227,37 @@ class WaveformEncoder(torch.nn.Module):
                 pass
 
         self.apply(_remove)
+
+
+@torch.no_grad()
+def initialise_posterior_conv(encoder, conv: torch.nn.Conv1d, mean_std: Optional[float], log_std: Optional[float]) -> None:
+    """Start an encoder's training with a latent that the decoder can read.
+
+    With PyTorch's default initialisation every convolution shrinks its input, so the
+    posterior mean of speech varies by about 0.002 while the sampled noise has a standard
+    deviation of 1: z is noise, the decoder learns to ignore it, and the KL term pulls the
+    unused posterior onto the prior (Adam moves a weight by about the learning rate per
+    step, too slowly to grow the mean 500-fold in a short training). This rescales the
+    mean's half of ``conv``, the encoder's output convolution (mean channels first, then
+    log-std), so that on a fixed noise probe at speech level every mean channel varies by
+    ``mean_std`` around 0, and sets the log-std half's bias to ``log_std``. Only the initial
+    weights change (a trained checkpoint loads as before); the probe is seeded, so every
+    process builds the same weights from the same seed.
+    """
+    latent_dim = encoder.latent_dim
+    if mean_std is not None:
+        generator = torch.Generator().manual_seed(0)
+        probe = PROBE_RMS * torch.randn(1, PROBE_FRAMES * encoder.hop_length, generator=generator)
+        lengths = torch.tensor([probe.size(1)])
+        mean, _, _ = encoder(probe, lengths)
+        gain = mean_std / mean[0].std(dim=-1).clamp(min=1e-12)  # (latent_dim,)
+        weight = conv.weight_g if hasattr(conv, "weight_g") else conv.weight
+        weight[:latent_dim] *= gain.view(-1, 1, 1)
+        conv.bias[:latent_dim] *= gain
+        mean, _, _ = encoder(probe, lengths)
+        conv.bias[:latent_dim] -= mean[0].mean(dim=-1)
+    if log_std is not None:
+        conv.bias[latent_dim:] = log_std
 
 
 def _apply_weight_norm(m: torch.nn.Module):

@@ -15,12 +15,14 @@ from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder, num_frames
 from espnet2_glow_wavegan.wavegan.hifigan_decoder import HiFiGANDecoder
 from espnet2_glow_wavegan.wavegan.istft_decoder import ISTFTDecoder
 from espnet2_glow_wavegan.wavegan.mel_encoder import LogMelEncoder
+from espnet2_glow_wavegan.wavegan.mel_vae_encoder import MelVAEEncoder
 from espnet2_glow_wavegan.wavegan.tiled_decoding import DEFAULT_TILE_ELEMENTS
 
 # The components by name (``encoder: {type: ..., conf: {...}}``). Each class owns its settings;
 # the generator gives an encoder ``latent_dim``, a decoder ``latent_dim``, the encoder's
 # ``hop_length`` and the speaker condition's ``global_channels``.
-ENCODERS = ClassChoices("encoder", dict(learned=WaveformEncoder, mel=LogMelEncoder), default="learned")
+ENCODERS = ClassChoices("encoder", dict(learned=WaveformEncoder, mel=LogMelEncoder, mel_vae=MelVAEEncoder),
+                        default="learned")
 DECODERS = ClassChoices("decoder", dict(hifigan=HiFiGANDecoder, istft=ISTFTDecoder), default="hifigan")
 # What the generator passes each kind of component (not settings of the component's own).
 SET_BY_THE_GENERATOR = {"encoder": ("latent_dim",), "decoder": ("latent_dim", "hop_length", "global_channels")}
@@ -62,8 +64,9 @@ class WaveGANGenerator(torch.nn.Module):
 
     ``encode`` gives q(z|x) from the raw waveform, ``decode`` turns z (at the frame rate of
     the encoder's hop) back into a waveform. The components are chosen by name: encoders
-    ``learned`` (:class:`WaveformEncoder`, the paper's) and ``mel`` (:class:`LogMelEncoder`,
-    the inner-GAN's mel bridge); decoders ``hifigan`` (:class:`HiFiGANDecoder`, the paper's)
+    ``learned`` (:class:`WaveformEncoder`, the paper's), ``mel`` (:class:`LogMelEncoder`,
+    the inner-GAN's mel bridge) and ``mel_vae`` (:class:`MelVAEEncoder`, a learned posterior
+    over log-mel frames); decoders ``hifigan`` (:class:`HiFiGANDecoder`, the paper's)
     and ``istft`` (:class:`ISTFTDecoder`). The encoder is speaker-independent (a "universal"
     latent); speaker ids and/or embeddings, when configured, condition only the decoder.
     """
@@ -85,7 +88,7 @@ class WaveGANGenerator(torch.nn.Module):
         Args:
             latent_dim: Channels of z (for the ``mel`` encoder: its mel bands).
             segment_size: Frames of the random segment decoded per item in training.
-            encoder: ``{type: learned | mel, conf: {...}}``, the encoder class's own arguments.
+            encoder: ``{type: learned | mel | mel_vae, conf: {...}}``, the encoder class's own arguments.
             decoder: ``{type: hifigan | istft, conf: {...}}``, the decoder class's own arguments.
             spks: Size of the speaker id table (``sids``), or None.
             spk_embed_dim: Size of external speaker embeddings (``spembs``), or None.
@@ -229,7 +232,7 @@ class WaveGANGenerator(torch.nn.Module):
             Tensor: Log-std (B, latent_dim, segment_size).
             Tensor: Frame mask (B, 1, segment_size).
         """
-        if self.encoder.deterministic:  # a fixed analysis: as cheap for the whole utterance
+        if not hasattr(self.encoder, "encode_aligned"):  # a mel analysis first: as cheap for the whole utterance
             return tuple(padded_segments(x, start_frames, self.segment_size) for x in self.encoder(speech, speech_lengths))
         aligned, frame_lengths = self.encoder.frame_aligned(speech, speech_lengths)
         hop, size = self.upsample_factor, self.segment_size
