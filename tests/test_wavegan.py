@@ -54,7 +54,7 @@ def test_each_turn_updates_only_its_own_network():
     torch.manual_seed(0)
     model = tiny_wavegan_vae()
     optim_g = torch.optim.AdamW(model.generator.parameters(), lr=1e-3)
-    optim_d = torch.optim.AdamW(model.discriminator.parameters(), lr=1e-3)
+    optim_d = torch.optim.AdamW(model.discriminator.parameters(), lr=1e-3, weight_decay=0.0)  # as the configs
     speech = torch.randn(2, 256 * 24) * 0.1
     data = batch(speech, torch.tensor([256 * 24, 256 * 22]))
 
@@ -183,3 +183,32 @@ def test_posterior_initialisation_changes_only_the_output_layer_and_not_the_glob
     # A trained checkpoint loads over it as over the default initialisation.
     scaled.load_state_dict(a)
     assert all(torch.equal(v, scaled.state_dict()[k]) for k, v in a.items())
+
+
+def test_a_reconstruction_warm_up_rests_the_discriminator_then_hands_over():
+    """adversarial_start_steps: the first generator steps learn from mel L1 + KL alone (the discriminator turn
+    computes nothing and changes nothing), then the adversarial losses start; the count survives a checkpoint."""
+    model = tiny_wavegan_vae()
+    model.adversarial_start_steps = 2
+    speech = torch.randn(2, 256 * 40) * 0.1
+    data = batch(speech, torch.tensor([256 * 40, 256 * 33]))
+    before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    optim_d = torch.optim.AdamW(model.discriminator.parameters(), lr=1e-3, weight_decay=0.0)  # as the configs
+    turns = []
+    for _ in range(3):
+        d = model(**data, forward_generator=False)
+        optim_d.zero_grad()
+        d["loss"].backward()
+        optim_d.step()
+        g = model(**data, forward_generator=True)
+        turns.append((float(d["stats"]["discriminator_loss"]), float(g["stats"]["generator_adv_loss"])))
+        if len(turns) == 2:
+            assert all(torch.equal(before[k], v) for k, v in model.discriminator.state_dict().items())
+    assert turns[0] == turns[1] == (0.0, 0.0) and turns[2][0] > 0 and turns[2][1] > 0
+    assert int(model.generator_steps) == 3
+    resumed = tiny_wavegan_vae()
+    resumed.load_state_dict(model.state_dict())
+    assert int(resumed.generator_steps) == 3
+    old = {k: v for k, v in model.state_dict().items() if k != "generator_steps"}  # before the option existed
+    resumed.load_state_dict(old)
+    assert int(resumed.generator_steps) == resumed.adversarial_start_steps

@@ -1,6 +1,6 @@
 """WaveGAN losses: KL of the posterior to N(0, I), and the weighted HiFi-GAN losses."""
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from espnet2.gan_tts.hifigan.loss import (
@@ -84,19 +84,28 @@ class WaveformGANLoss(torch.nn.Module):
         self.lambda_mel = lambda_mel
         self.lambda_feat_match = lambda_feat_match
 
+    def weighted_mel_loss(self, wav_hat: torch.Tensor, wav_real: torch.Tensor) -> torch.Tensor:
+        """``lambda_mel`` * mel L1, in float32 under mixed precision: in half precision its log of the mel
+        filterbank output floors at 0 instead of 1e-10 and becomes -inf."""
+        with float32(wav_hat.device.type):
+            return self.lambda_mel * self.mel_loss(wav_hat.float(), wav_real.float())
+
     def generator_loss(
-        self, discriminator: torch.nn.Module, wav_hat: torch.Tensor, wav_real: torch.Tensor
+        self, discriminator: Optional[torch.nn.Module], wav_hat: torch.Tensor, wav_real: torch.Tensor
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
         """Args: wav_hat, wav_real (B, 1, T). Returns the loss and its weighted parts (detached tensors).
 
-        The mel loss runs in float32 under mixed precision: in half precision its log of
-        the mel filterbank output floors at 0 instead of 1e-10 and becomes -inf.
+        ``discriminator`` None: the reconstruction loss alone (a warm-up before the adversarial
+        losses start), the adversarial parts reported as 0.
         """
+        mel_loss = self.weighted_mel_loss(wav_hat, wav_real)
+        if discriminator is None:
+            zero = torch.zeros_like(mel_loss).detach()
+            return mel_loss, dict(generator_mel_loss=mel_loss.detach(), generator_adv_loss=zero,
+                                  generator_feat_match_loss=zero)
         p_hat = discriminator(wav_hat)
         with torch.no_grad():  # the real branch only gives feature-matching targets
             p = discriminator(wav_real)
-        with float32(wav_hat.device.type):
-            mel_loss = self.lambda_mel * self.mel_loss(wav_hat.float(), wav_real.float())
         adv_loss = self.lambda_adv * self.generator_adv_loss(p_hat)
         feat_match_loss = self.lambda_feat_match * self.feat_match_loss(p_hat, p)
         stats = dict(

@@ -82,6 +82,7 @@ class WaveGANVAE(WaveformGANTTS):
         lambda_mel: float = 45.0,
         lambda_feat_match: float = 2.0,
         lambda_kl: float = 0.01,
+        adversarial_start_steps: int = 0,
         cache_generator_outputs: bool = True,
     ):
         """Initialize WaveGANVAE.
@@ -103,6 +104,10 @@ class WaveGANVAE(WaveformGANTTS):
             lambda_mel: Weight of the mel L1 loss.
             lambda_feat_match: Weight of the feature-matching loss.
             lambda_kl: Weight of KL(q(z|x) || N(0, I)).
+            adversarial_start_steps: Generator steps trained on the reconstruction (mel L1) and KL
+                losses alone before the adversarial and feature-matching losses start; the
+                discriminator rests until then, and a step costs the generator's half alone.
+                0: adversarial from the first step (the paper's, HiFi-GAN's).
             cache_generator_outputs: Reuse the generator output of the first turn
                 (discriminator or generator) in the second turn of the same batch.
         """
@@ -123,6 +128,9 @@ class WaveGANVAE(WaveformGANTTS):
         )
         self.kl_loss = StandardNormalKLLoss()
         self.lambda_kl = lambda_kl
+        self.adversarial_start_steps = adversarial_start_steps
+        # Generator steps trained so far: checkpoints carry it, so a resumed warm-up ends where it would have.
+        self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
         self.spks = self.generator.spks
         self.spk_embed_dim = self.generator.spk_embed_dim
 
@@ -131,9 +139,29 @@ class WaveGANVAE(WaveformGANTTS):
         wav_hat, wav_real, _, mean, log_std, mask = self.generator(speech, speech_lengths, sids=sids, spembs=spembs)
         return dict(wav_hat=wav_hat, wav_real=wav_real, mean=mean, log_std=log_std, mask=mask)
 
+    def _adapt_old_state_dict(self, state_dict, prefix):
+        # Checkpoints from before the warm-up option have no step count: they resume as adversarial.
+        state_dict.setdefault(prefix + "generator_steps", torch.tensor(self.adversarial_start_steps))
+
+    def _warming_up(self) -> bool:
+        return self.training and int(self.generator_steps) < self.adversarial_start_steps
+
+    def _discriminator_turn(self, batch):
+        if self._warming_up():  # nothing to learn yet; ESPnet's GANTrainer still backpropagates the turn
+            self._cache = None
+            zero = torch.zeros((), device=batch["speech"].device)
+            return zero, dict(discriminator_loss=zero, discriminator_real_loss=zero, discriminator_fake_loss=zero)
+        return super()._discriminator_turn(batch)
+
     def _generator_turn(self, batch):
+        warming_up = self._warming_up()
         outs = self._generator_outputs(batch)
-        loss, stats = self.gan_loss.generator_loss(self.discriminator, outs["wav_hat"], outs["wav_real"])
+        if warming_up:
+            self._cache = None  # the next batch's discriminator turn must not read this batch's outputs
+        if self.training:
+            self.generator_steps += 1
+        discriminator = None if warming_up else self.discriminator
+        loss, stats = self.gan_loss.generator_loss(discriminator, outs["wav_hat"], outs["wav_real"])
         if not self.generator.encoder.deterministic:  # a fixed mel analysis has no posterior to regularise
             kl_loss = self.lambda_kl * self.kl_loss(outs["mean"], outs["log_std"], outs["mask"])
             loss = loss + kl_loss
