@@ -136,7 +136,8 @@ def test_stage_2_reads_kaldi_pipes_and_ark_offsets(tmp_path):
     for utt in ("u2", "u3"):
         np.testing.assert_array_equal(sf.read(written[utt])[0], reference)
     bad = (out / "split/bad_utts.1").read_text()
-    assert bad.startswith("u4 utterance 'u4': cannot read cat") and "missing.wav |" in bad
+    assert bad.startswith("u4 utterance 'u4': the command of its wav.scp entry 'cat ") and "missing.wav |" in bad
+    assert "failed with exit status 1: cat: " in bad and "missing.wav: No such file or directory" in bad
 
 
 def test_espnet_option_names_are_accepted_or_explained(tmp_path):

@@ -205,10 +205,10 @@ def test_a_reconstruction_warm_up_rests_the_discriminator_then_hands_over():
         if len(turns) == 2:
             assert all(torch.equal(before[k], v) for k, v in model.discriminator.state_dict().items())
     assert turns[0] == turns[1] == (0.0, 0.0) and turns[2][0] > 0 and turns[2][1] > 0
-    assert int(model.generator_steps) == 3
+    assert int(model.trained_steps) == 3
     resumed = tiny_wavegan_vae()
     resumed.load_state_dict(model.state_dict())
-    assert int(resumed.generator_steps) == 3
-    old = {k: v for k, v in model.state_dict().items() if k != "generator_steps"}  # before the option existed
+    assert int(resumed.trained_steps) == 3
+    old = {k: v for k, v in model.state_dict().items() if k != "trained_steps"}  # before the option existed
     resumed.load_state_dict(old)
-    assert int(resumed.generator_steps) == resumed.adversarial_start_steps
+    assert int(resumed.trained_steps) == resumed.adversarial_start_steps

@@ -130,7 +130,9 @@ class WaveGANVAE(WaveformGANTTS):
         self.lambda_kl = lambda_kl
         self.adversarial_start_steps = adversarial_start_steps
         # Generator steps trained so far: checkpoints carry it, so a resumed warm-up ends where it would have.
-        self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
+        # (Not named generator_*: ESPnet's --init_param tts.generator matches keys by prefix.)
+        self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
+        self._warmed_up = False  # once the count has passed the start, it is not read back from the device again
         self.spks = self.generator.spks
         self.spk_embed_dim = self.generator.spk_embed_dim
 
@@ -141,10 +143,15 @@ class WaveGANVAE(WaveformGANTTS):
 
     def _adapt_old_state_dict(self, state_dict, prefix):
         # Checkpoints from before the warm-up option have no step count: they resume as adversarial.
-        state_dict.setdefault(prefix + "generator_steps", torch.tensor(self.adversarial_start_steps))
+        state_dict.setdefault(prefix + "trained_steps", torch.tensor(self.adversarial_start_steps))
+        self._warmed_up = False
 
     def _warming_up(self) -> bool:
-        return self.training and int(self.generator_steps) < self.adversarial_start_steps
+        """During the warm-up the count is read back once a turn; from then on, never."""
+        if self.adversarial_start_steps == 0 or self._warmed_up or not self.training:
+            return False
+        self._warmed_up = int(self.trained_steps) >= self.adversarial_start_steps
+        return not self._warmed_up
 
     def _discriminator_turn(self, batch):
         if self._warming_up():  # nothing to learn yet; ESPnet's GANTrainer still backpropagates the turn
@@ -159,7 +166,7 @@ class WaveGANVAE(WaveformGANTTS):
         if warming_up:
             self._cache = None  # the next batch's discriminator turn must not read this batch's outputs
         if self.training:
-            self.generator_steps += 1
+            self.trained_steps += 1
         discriminator = None if warming_up else self.discriminator
         loss, stats = self.gan_loss.generator_loss(discriminator, outs["wav_hat"], outs["wav_real"])
         if not self.generator.encoder.deterministic:  # a fixed mel analysis has no posterior to regularise
