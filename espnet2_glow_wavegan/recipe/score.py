@@ -70,7 +70,7 @@ def asr_scores(gen_wavs, ref_wavs, texts, language, model_dir, num_threads):
     in one line and gives no scores, since these metrics are added to the others, not instead."""
     try:
         asr = intelligibility.WhisperAsr(model_dir, language, num_threads)
-    except intelligibility.AsrUnavailable as e:
+    except intelligibility.ScorerUnavailable as e:
         print(f"score: no WER/CER: {e}", flush=True)
         return {}, {"asr": f"none: {e}"}, {}
     per_utt, summary, transcripts = {}, {"asr": asr.name}, {}
@@ -101,7 +101,7 @@ def speaker_scores(gen_wavs, ref_wavs, utt2spk_file):
         raise DataError(f"{utt2spk_file}: no speaker for {missing[:5]}")
     try:
         encoder = intelligibility.SpeakerEncoder()
-    except intelligibility.AsrUnavailable as e:
+    except intelligibility.ScorerUnavailable as e:
         print(f"score: no speaker similarity: {e}", flush=True)
         return {}
     return intelligibility.speaker_similarities({u: encoder.embed(*w) for u, w in gen_wavs.items()},
