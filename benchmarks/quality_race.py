@@ -314,12 +314,13 @@ def average_last_epochs(exp_dir, count=AVERAGED, until=None, name="train.total_c
 
 
 def curve_marks(minutes, start, end):
-    """The marks (seconds of a system's budget, multiples of ``minutes``) strictly inside (start, end)."""
+    """The marks (seconds of a system's budget, multiples of ``minutes``) inside (start, end): a mark within a
+    minute (half a step) of the end is left out, since the model at the end is scored anyway."""
     if not minutes:
         return []
     step = minutes * 60
     marks, mark = [], step
-    while mark < end - 1e-6:
+    while mark < end - min(60, step / 2):
         if mark > start + 1e-6:
             marks.append(mark)
         mark += step
@@ -487,11 +488,43 @@ def parameter_counts(model_file):
     return dict(total=total, synthesis=synthesis)
 
 
-def score_recordings(recipe, log):
+def rescore(recipe, record, log, inference_args=""):
+    """Stage 9 again on every set a finished system decoded (its final model, its curve points, its
+    copy synthesis), e.g. after a change of the scoring; the record's scores are replaced."""
+    ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
+
+    def again(wav_scp, dnsmos):
+        decoded = (recipe.dir / wav_scp).parent.parent
+        with open(log, "a") as f:
+            subprocess.run([sys.executable, "-m", "espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref),
+                            "--gen_scp", str(decoded / "wav/wav.scp"), "--out_dir", str(decoded / "scores"),
+                            "--dnsmos", str(dnsmos).lower(), "--decode_logs", *map(str, decoded.glob("log/tts_inference.*.log")),
+                            *asr_options(recipe)], stdout=f, stderr=subprocess.STDOUT, check=True, env=race_env())
+        return json.loads((decoded / "scores/summary.json").read_text())
+
+    record["scores"] = again(record["wav_scp"], True)
+    decode_dir = (recipe.dir / record["wav_scp"]).parents[3]
+    if "copy_synthesis" in record:
+        record["copy_synthesis"]["scores"] = again(record["copy_synthesis"]["wav_scp"], True)
+        vae_exp = (recipe.dir / record["copy_synthesis"]["wav_scp"]).parents[3]
+    # Points at the end of a phase (races before curve_marks left them out) repeat its final model.
+    ends = {"copy synthesis": record.get("wavegan", {}).get("seconds", 0), "tts": record["train_seconds"]}
+    record["curve"] = [p for p in record.get("curve", []) if ends[p["kind"]] - 60 * p["minutes"] >= 60]
+    for point in record["curve"]:
+        stem = f"curve_{point['minutes']:05.1f}min"
+        if point["kind"] == "tts":
+            wav_scp = decode_dir / f"decode{_args_tag(inference_args)}_{stem}" / TEST_SET / "wav/wav.scp"
+        else:
+            wav_scp = vae_exp / f"copy_synthesis_{stem}" / TEST_SET / "wav/wav.scp"
+        point["scores"] = again(recipe.relative(wav_scp), False)
+    return record
+
+
+def score_recordings(recipe, log, again=False):
     """The recordings scored against themselves: MCD 0 and the DNSMOS of the real audio."""
     ref = recipe.dir / "dump/raw" / TEST_SET / "wav.scp"
     out = recipe.dir / "exp/recordings" / TEST_SET / "scores"
-    if not (out / "summary.json").is_file() or "cer" not in json.loads((out / "summary.json").read_text()):
+    if again or not (out / "summary.json").is_file() or "cer" not in json.loads((out / "summary.json").read_text()):
         with open(log, "a") as f:
             subprocess.run([sys.executable, "-m", "espnet2_glow_wavegan.recipe.score", "--ref_scp", str(ref),
                             "--gen_scp", str(ref), "--out_dir", str(out), "--dnsmos", "true", *asr_options(recipe)],
@@ -666,6 +699,9 @@ def main(argv=None):
     parser.add_argument("--curve_minutes", type=float, default=10.0,
                         help="a learning-curve point every this many minutes of a system's budget (0: none)")
     parser.add_argument("--work_dir", type=Path, help=f"default: {os.path.relpath(WORK_DIR, ROOT)}[_<voice>]")
+    parser.add_argument("--rescore", action="store_true",
+                        help="train nothing: score the systems of --rounds that a finished race left in the work "
+                             "folder again (stage 9 on every decoded set), and write the report")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
@@ -699,7 +735,7 @@ def main(argv=None):
     if status:
         raise SystemExit(f"stages 1-6 failed; see {log_dir}/data.log")
 
-    results = {"recordings": score_recordings(recipe, log_dir / "data.log"), "systems": {}}
+    results = {"recordings": score_recordings(recipe, log_dir / "data.log", again=args.rescore), "systems": {}}
     def train_and_keep(system, core):
         record = run_system(recipe, system, core, args.budget_minutes * 60, args, args.variant, log_dir)
         name = f"{system}_{args.variant}" if args.variant else system
@@ -707,10 +743,19 @@ def main(argv=None):
         return record
 
     cores = [int(c) for c in args.cores.split(",")]
-    for number, systems in enumerate(rounds, 1):
+    for number, systems in enumerate([] if args.rescore else rounds, 1):
         print(f"round {number}: {', '.join(systems)} ({args.budget_minutes:g} min budget)", flush=True)
         results["systems"].update(side_by_side({s: functools.partial(train_and_keep, s) for s in systems}, cores))
 
+    if args.rescore:
+        for system in (s for r in rounds for s in r):
+            name = f"{system}_{args.variant}" if args.variant else system
+            record_file = log_dir / f"{name}.json"
+            if not record_file.is_file():
+                raise SystemExit(f"--rescore: {record_file} is missing: {system} has not finished a race in {args.work_dir}")
+            record = rescore(recipe, json.loads(record_file.read_text()), log_dir / f"{name}.log", args.inference_args)
+            record_file.write_text(json.dumps(record, indent=2) + "\n")
+            results["systems"][system] = record
     ordered = {s: results["systems"][s] for r in rounds for s in r}
     results["systems"] = ordered
     held_out = len((recipe.dir / "dump/raw" / TEST_SET / "wav.scp").read_text().splitlines())

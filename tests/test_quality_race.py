@@ -62,7 +62,7 @@ def test_learning_curve_points_average_the_epochs_written_by_each_mark(tmp_path)
         os.utime(path, (started + 60 * epoch, started + 60 * epoch))
     # Marks strictly inside the training: every 2 min of a 10-min budget of which 3 min went before it.
     marks = quality_race.curve_marks(2, 3 * 60, 10 * 60)
-    assert marks == [240, 360, 480]
+    assert marks == [240, 360, 480] and quality_race.curve_marks(2, 0, 8 * 60 + 5) == [120, 240, 360]
     seen = []
     points = quality_race.curve_points(tmp_path, {"started": started}, 3 * 60, marks,
                                        lambda name: seen.append(name) or {"model": name})
