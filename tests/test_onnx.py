@@ -240,9 +240,13 @@ def test_int8_graphs_keep_the_durations_and_stay_close(tmp_path):
     full, int8 = (OnnxText2Speech(tmp_path / "onnx", precision=p, threads=1) for p in ("float32", "int8"))
     assert "DynamicQuantizeLinear" in {n.op_type for n in __import__("onnx").load(
         str(tmp_path / "onnx" / "decoder.int8.onnx")).graph.node}
-    a, b = full("abc de fgh.", noise_scale=0.0), int8("abc de fgh.", noise_scale=0.0)
+    a, b = full("a bcd efg hij klm no.", noise_scale=0.0), int8("a bcd efg hij klm no.", noise_scale=0.0)
     assert np.array_equal(a["duration"], b["duration"])
-    assert 0 < relative_error(b["wav"], a["wav"]) < 1.0
+    # RMS of the difference over the RMS: 0.028 measured on this perturbed model (0.12 at the largest
+    # sample); twice that fails an int8 path that has gone wrong, where the old bound (100 % of the
+    # RMS, at the largest sample) accepted nearly anything.
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
+    assert 0 < rms(b["wav"] - a["wav"]) / rms(a["wav"]) < 0.06
     exported(perturbed_model("ljspeech", "hifigan"), tmp_path, name="float_only")
     with pytest.raises(ValueError, match="no int8 graphs"):
         OnnxText2Speech(tmp_path / "float_only", precision="int8")
