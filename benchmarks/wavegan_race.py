@@ -122,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--work_dir", type=Path, default=race.WORK_DIR.with_name(race.WORK_DIR.name + "_piper"))
     parser.add_argument("--out_dir", type=Path, default=race.ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
+    args.work_dir = args.work_dir.resolve()  # the recipe runs in its own dir
     variants = [parse_variant(v) for v in args.variants]
     cores = [int(c) for c in args.cores.split(",")]
     if len(variants) > len(cores):
