@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the bundled mini corpora with espeak-ng (and sox for 44.1 kHz).
 
-Two tiny corpora laid out exactly like the real datasets, so that the recipes'
+Three tiny corpora laid out exactly like the real datasets, so that the recipes'
 ``local/data.sh`` and the tests run on them unchanged:
 
 * ``mini_ljspeech/LJSpeech-1.1``: ``metadata.csv`` (``ID|raw text|normalized text``)
@@ -9,6 +9,9 @@ Two tiny corpora laid out exactly like the real datasets, so that the recipes'
 * ``mini_aishell3``: ``{train,test}/content.txt`` (``<name>.wav<TAB>hanzi pinyin ...``)
   and ``<split>/wav/<SPK>/<SPK><nnnn>.wav`` at 44100 Hz; the test speaker never
   appears in train, as in AISHELL-3.
+* ``mini_new_voice/LJSpeech-1.1``: another voice (espeak-ng ``en-us+f3``) and other sentences
+  in LJSpeech's layout: the new voice the adaptation tests adapt a mini_ljspeech model to
+  (``LJSPEECH=corpora/mini_new_voice ./run.sh --mini true --pretrained_model ...``).
 
 The sentences are written for this project. espeak-ng is deterministic for a
 given version, and sox runs without dither, so re-running the script rewrites
@@ -72,6 +75,43 @@ ENGLISH = [
     ("The bus stops here every 10 minutes.", "The bus stops here every ten minutes."),
 ]
 
+# A new voice for the adaptation tests (tts.sh --pretrained_model): other sentences than ENGLISH,
+# written with the symbols the mini LJSpeech model knows after the tacotron cleaner (no 'z'), so
+# a model trained on mini_ljspeech can be adapted to them, and spoken by another espeak-ng voice.
+NEW_VOICE = [
+    ("The kettle sang on the black stove.", None),
+    ("Mr. Grant fed 6 hens before work.", "Mister Grant fed six hens before work."),
+    ("A red kite flew above the park.", None),
+    ("Her shop opens at 8 every day.", "Her shop opens at eight every day."),
+    ("The old dog slept by the fire.", None),
+    ("Two geese walked along the path.", None),
+    ("The bell rang twice at noon.", None),
+    ("Dr. Pike checked the young mare.", "Doctor Pike checked the young mare."),
+    ("A thin mist hid the valley.", None),
+    ("He read 14 letters in one night.", "He read fourteen letters in one night."),
+    ("The boys fixed the broken fence.", None),
+    ("Cold water ran from the spring.", None),
+    ("She packed a lunch for the trip.", None),
+    ("The market was busy on Friday.", None),
+    ("Mrs. Cole knits warm wool socks.", "Missus Cole knits warm wool socks."),
+    ("Our team won the final game.", None),
+    ("The path curves past the lake.", None),
+    ("A fox crept under the gate.", None),
+    ("The storm ended before dawn.", None),
+    ("He sold 30 apples at the fair.", "He sold thirty apples at the fair."),
+    ("The pilot waved from the plane.", None),
+    ("Quiet music played in the hall.", None),
+    ("Jack mended the leaking roof.", None),
+    ("The moon rose over the barn.", None),
+    ("She found a key in the sand.", None),
+    ("The cook baked a plum tart.", None),
+    ("Every window faced the sea.", None),
+    ("The farmer sold his grey horse.", None),
+    ("A little bird built a nest.", None),
+    ("The ship sailed at 6 a.m.", "The ship sailed at six a m."),
+]
+NEW_VOICE_VOICE = "en-us+f3"
+
 # (hanzi, pinyin with citation tones, 5 = neutral), one syllable per character.
 MANDARIN = [
     ("今天天气很好", "jin1 tian1 tian1 qi4 hen3 hao3"),
@@ -123,6 +163,19 @@ def make_ljspeech(root: Path) -> None:
     (root / "LJSpeech-1.1" / "metadata.csv").write_text("".join(lines), encoding="utf-8")
 
 
+def make_new_voice(root: Path) -> None:
+    """mini_new_voice/LJSpeech-1.1: NEW_VOICE in LJSpeech's layout, spoken by NEW_VOICE_VOICE (ids LJ050-*)."""
+    wav_dir = root / "LJSpeech-1.1" / "wavs"
+    wav_dir.mkdir(parents=True)
+    lines = []
+    for i, (raw, normalized) in enumerate(NEW_VOICE, start=1):
+        utt = f"LJ050-{i:04d}"
+        normalized = normalized or raw
+        espeak(normalized, NEW_VOICE_VOICE, wav_dir / f"{utt}.wav")
+        lines.append(f"{utt}|{raw}|{normalized}\n")
+    (root / "LJSpeech-1.1" / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+
+
 def make_aishell3(root: Path) -> None:
     contents = {"train": [], "test": []}
     sentence = 0
@@ -151,6 +204,9 @@ def make_aishell3(root: Path) -> None:
         (root / split / "content.txt").write_text("".join(lines), encoding="utf-8")
 
 
+CORPORA = ("mini_ljspeech", "mini_aishell3", "mini_new_voice")
+
+
 def main() -> int:
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,9 +221,10 @@ def main() -> int:
         staging = Path(tmp)
         make_ljspeech(staging / "mini_ljspeech")
         make_aishell3(staging / "mini_aishell3")
+        make_new_voice(staging / "mini_new_voice")
         if args.check:
             mismatches = []
-            for name in ("mini_ljspeech", "mini_aishell3"):
+            for name in CORPORA:
                 cmp = filecmp.dircmp(staging / name, args.out / name)
                 stack = [cmp]
                 while stack:
@@ -183,12 +240,12 @@ def main() -> int:
                 return 1
             print("regenerated corpora are identical to", args.out)
             return 0
-        for name in ("mini_ljspeech", "mini_aishell3"):
+        for name in CORPORA:
             target = args.out / name
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(staging / name, target)
-    print("wrote", args.out / "mini_ljspeech", "and", args.out / "mini_aishell3")
+    print("wrote", ", ".join(str(args.out / name) for name in CORPORA))
     return 0
 
 

@@ -9,6 +9,7 @@ from conftest import CORPORA
 
 LJ = CORPORA / "mini_ljspeech" / "LJSpeech-1.1"
 AISHELL = CORPORA / "mini_aishell3"
+NEW_VOICE = CORPORA / "mini_new_voice" / "LJSpeech-1.1"
 
 
 def test_mini_ljspeech_layout_and_audio():
@@ -29,6 +30,35 @@ def test_mini_ljspeech_layout_and_audio():
     assert any(not re.search(r"\d", line.split("|")[2]) and re.search(r"\d", line.split("|")[1]) for line in lines)
     wav, _ = sf.read(LJ / "wavs" / f"{ids[0]}.wav")
     assert np.abs(wav).max() > 0.05  # real speech, not silence
+
+
+def _metadata(root):
+    return [line.split("|") for line in (root / "metadata.csv").read_text(encoding="utf-8").splitlines()]
+
+
+def test_mini_new_voice_is_another_voice_saying_other_sentences_with_known_symbols():
+    from espnet2.text.cleaner import TextCleaner
+
+    rows = _metadata(NEW_VOICE)
+    assert len(rows) == 30
+    for utt, _, _ in rows:
+        info = sf.info(NEW_VOICE / "wavs" / f"{utt}.wav")
+        assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+    old = _metadata(LJ)
+    assert not {r[2] for r in rows} & {r[2] for r in old} and not {r[0] for r in rows} & {r[0] for r in old}
+    clean = TextCleaner("tacotron")
+    known = {c for _, raw, _ in old for c in clean(raw)}
+    assert {c for _, raw, _ in rows for c in clean(raw)} <= known  # a mini_ljspeech model can read them
+    # another voice: a higher pitch than mini_ljspeech's en-us (median F0 of the louder frames)
+    import librosa
+
+    def median_f0(path):
+        wav, fs = sf.read(path)
+        f0 = librosa.yin(wav, fmin=60, fmax=400, sr=fs)
+        loud = librosa.feature.rms(y=wav)[0][: len(f0)] > 0.02
+        return np.median(f0[: len(loud)][loud])
+
+    assert median_f0(NEW_VOICE / "wavs" / f"{rows[0][0]}.wav") > 1.3 * median_f0(LJ / "wavs" / f"{old[0][0]}.wav")
 
 
 def _content(split):
