@@ -26,8 +26,9 @@ def recipe_copy(root: Path, name: str) -> Path:
     return root / "egs2" / name / "tts1"
 
 
-def run(recipe: Path, *args, check=True):
+def run(recipe: Path, *args, check=True, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(env_extra or {})
     proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1500)
     if check and proc.returncode != 0:
         raise AssertionError(f"run.sh {args} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")

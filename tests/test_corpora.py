@@ -47,7 +47,7 @@ def test_mini_new_voice_is_another_voice_saying_other_sentences_with_known_symbo
     old = _metadata(LJ)
     assert not {r[2] for r in rows} & {r[2] for r in old} and not {r[0] for r in rows} & {r[0] for r in old}
     clean = TextCleaner("tacotron")
-    known = {c for _, raw, _ in old for c in clean(raw)}
+    known = {c for _, raw, _ in old[:-8] for c in clean(raw)}  # its training sentences (8 held out)
     assert {c for _, raw, _ in rows for c in clean(raw)} <= known  # a mini_ljspeech model can read them
     # another voice: a higher pitch than mini_ljspeech's en-us (median F0 of the louder frames)
     import librosa

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import CORPORA
 from recipe_helpers import DECODE, assert_consistent_data_dir, recipe_copy, run, table
 
 # Stock ESPnet entry points in subprocesses: minutes (deselect with -m 'not slow').
@@ -324,3 +325,129 @@ def test_a_second_training_run_on_the_same_experiment_stops_at_once(lj_recipe):
     finally:
         lock.unlink(missing_ok=True)
         aside.rename(done)
+
+
+# --- A new voice from the trained mini model (tts.sh --pretrained_model, docs/adaptation.md) ---
+
+PACKED = "exp/tts_glow_wavegan_tiny/tts_glow_wavegan_tiny_train.total_count.ave.zip"
+NEW_VOICE = {"LJSPEECH": str(CORPORA / "mini_new_voice")}
+ADAPTED = "exp/tts_glow_wavegan_tiny_adapt"
+
+
+def _adapt(recipe, *args, check=True, corpus=None):
+    env = {"LJSPEECH": str(corpus)} if corpus else NEW_VOICE
+    return run(recipe, "--mini", "true", "--local_data_opts", "--num_heldout 3", "--nj", "1", "--inference_nj", "1",
+               "--test_sets", "eval1",
+               *args, check=check, env_extra=env)
+
+
+def _state(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def adapted_recipe(lj_recipe, tmp_path_factory):
+    """The mini model's packed zip adapted to mini_new_voice, prior only, stages 1-10 (ONNX export too)."""
+    recipe, _ = lj_recipe
+    new = recipe_copy(tmp_path_factory.mktemp("adapt"), "ljspeech")
+    proc = _adapt(new, "--pretrained_model", str(recipe / PACKED), "--stop_stage", "10", "--export_onnx", "true")
+    return recipe, new, proc
+
+
+def test_adaptation_reuses_the_token_list_and_the_wavegan_and_starts_from_the_prior(adapted_recipe):
+    import yaml
+
+    old, new, proc = adapted_recipe
+    pretrained = new / "exp/pretrained/tts_glow_wavegan_tiny_train.total_count.ave"
+    assert "its front end (token_type=char cleaner=tacotron g2p=none" in proc.stderr
+    old_tokens = (old / "dump/token_list/char_tacotron/tokens.txt").read_text()
+    assert (pretrained / "tokens.txt").read_text() == old_tokens
+    assert not (new / "dump/token_list").exists()  # no token list built from the new text
+    assert yaml.safe_load((new / ADAPTED / "config.yaml").read_text())["token_list"] == old_tokens.split()
+    assert not (new / "exp/tts_wavegan_vae_tiny").exists()  # stage 7a skipped
+    assert (new / "dump/latents/pretrained_tts_glow_wavegan_tiny_train.total_count.ave/tr_no_dev/stats.scp").exists()
+    before, after = _state(old / "exp/tts_glow_wavegan_tiny/train.total_count.ave.pth"), _state(new / ADAPTED / "train.total_count.ave.pth")
+    wavegan = [k for k in before if k.startswith("tts.generator.wavegan.")]
+    assert wavegan and all(torch_equal(before[k], after[k]) for k in wavegan)  # the WaveGAN bit-identical
+    # The prior starts from the pretrained one: a few fine-tuning steps move it by a small fraction
+    # (from a random start it would differ by about its own size).
+    prior = [k for k in before if k.startswith("tts.generator.prior.") and before[k].is_floating_point()
+             and before[k].numel() > 100]
+    change = max(float((after[k] - before[k]).norm() / before[k].norm()) for k in prior)
+    assert 0 < change < 0.1, change
+    config = yaml.safe_load((new / ADAPTED / "config.yaml").read_text())
+    assert config["optim_conf"]["lr"] == 2.0e-4 and config["max_epoch"] == 2  # conf/finetune/*.yaml on top
+    assert config["tts_conf"]["prior_params"] == yaml.safe_load(
+        (old / "exp/tts_glow_wavegan_tiny/config.yaml").read_text())["tts_conf"]["prior_params"]
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_adaptation_report_before_and_after(adapted_recipe):
+    import json
+
+    _, new, _ = adapted_recipe
+    report = json.loads((new / ADAPTED / "RESULTS_adapt.json").read_text())
+    rows = report["sets"]["eval1"]
+    assert list(rows) == ["recordings", "copy synthesis, pretrained WaveGAN", "TTS, pretrained model (before)",
+                          "TTS, adapted model (after)"]
+    for name, summary in rows.items():
+        assert summary["num_utts"] == 3, name
+        assert {"wer", "cer", "spk_similarity", "mcd"} <= set(summary), name
+    # the recordings against themselves: no distance, the ASR's floor as both rates
+    assert rows["recordings"]["mcd"] == 0 and rows["recordings"]["wer"] == rows["recordings"]["wer_recordings"]
+    text = (new / ADAPTED / "RESULTS_adapt.md").read_text()
+    assert "| TTS, adapted model (after) |" in text and "speaker sim." in text
+
+
+def test_adapted_packed_model_synthesises_in_a_fresh_process_and_exports(adapted_recipe, python_run, tmp_path):
+    _, new, _ = adapted_recipe
+    packed = new / ADAPTED / "tts_glow_wavegan_tiny_adapt_train.total_count.ave.zip"
+    moved = tmp_path / "adapted.zip"
+    shutil.copy(packed, moved)
+    with zipfile.ZipFile(moved) as z:
+        names = z.namelist()
+    assert any(n.endswith("RESULTS_adapt.md") for n in names) and any(n.endswith("flow.onnx") for n in names)
+    out = tmp_path / "hello.wav"
+    python_run(["-m", "espnet2_glow_wavegan.bin.synthesize", "--model_tag", str(moved), "--text",
+                "The kettle sang on the stove.", "--output", str(out)], cwd=tmp_path)
+    wav, fs = sf.read(out)
+    assert fs == 22050 and len(wav) > 0 and np.isfinite(wav).all()
+
+
+def test_adapting_the_decoder_freezes_the_encoder(lj_recipe, tmp_path):
+    """--adapt_decoder true from the experiment dir: the decoder is fine-tuned, the encoder stays bit-identical,
+    and the trained discriminator is found through the prior's init_param and kept."""
+    recipe, _ = lj_recipe
+    new = recipe_copy(tmp_path, "ljspeech")
+    proc = _adapt(new, "--pretrained_model", str(recipe / "exp/tts_glow_wavegan_tiny"), "--adapt_decoder", "true",
+                  "--stop_stage", "7", "--train_tts", "false")
+    pretrained = new / "exp/pretrained/tts_glow_wavegan_tiny"
+    source = (pretrained / "source.json").read_text()
+    assert "discriminator from" in source, source
+    before = _state(recipe / "exp/tts_wavegan_vae_tiny/train.total_count.ave.pth")
+    after = _state(new / "exp/tts_glow_wavegan_tiny_adapt_decoder/train.total_count.ave.pth")
+    encoder = [k for k in before if k.startswith("tts.generator.encoder.")]
+    decoder = [k for k in before if k.startswith("tts.generator.decoder.") and before[k].is_floating_point()]
+    assert encoder and all(torch_equal(before[k], after[k]) for k in encoder)
+    assert any(not torch_equal(before[k], after[k]) for k in decoder)
+    assert "Stage 7a" in proc.stderr
+
+
+def test_symbols_outside_the_pretrained_token_list_are_refused_by_name(lj_recipe, tmp_path):
+    recipe, _ = lj_recipe
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPORA / "mini_new_voice", corpus)
+    metadata = corpus / "LJSpeech-1.1/metadata.csv"
+    shutil.copy(corpus / "LJSpeech-1.1/wavs/LJ050-0001.wav", corpus / "LJSpeech-1.1/wavs/LJ050-0031.wav")
+    metadata.write_text(metadata.read_text() + "LJ050-0031|Zoe's jazz band.|Zoe's jazz band.\n")
+    new = recipe_copy(tmp_path / "r", "ljspeech")
+    proc = _adapt(new, "--pretrained_model", str(recipe / PACKED), "--stop_stage", "5", check=False, corpus=corpus)
+    assert proc.returncode != 0
+    assert "LJ050-0031: 'J' 'Z'" in proc.stderr and "outside" in proc.stderr, proc.stderr[-2000:]

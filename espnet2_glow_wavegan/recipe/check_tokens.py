@@ -5,6 +5,9 @@ ESPnet maps unknown symbols to <unk> silently; an utterance made only of <unk>
 garbage. Each such utterance is named with its file, and the share of <unk>
 tokens per set is reported. Utterances whose characters the cleaner transliterated
 (see espnet2_glow_wavegan.text_checks) get a warning each.
+
+With ``--refuse_unknown true`` (adaptation: the token list is a pretrained model's, which cannot
+learn new symbols), any symbol outside the list stops the recipe, naming the utterances and symbols.
 """
 
 import argparse
@@ -23,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--cleaner", default="none")
     parser.add_argument("--g2p", default="none")
     parser.add_argument("--text", type=Path, nargs="+", required=True, help="Kaldi text files to check")
+    parser.add_argument("--refuse_unknown", type=lambda s: s.lower() == "true", default=False,
+                        help="true: any symbol outside the token list is an error (a pretrained model's list)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="WARNING: %(message)s")
     from espnet2.text.build_tokenizer import build_tokenizer
@@ -36,15 +41,26 @@ def main(argv=None):
     unk = converter.token2id["<unk>"]
     try:
         for text_file in args.text:
-            bad, unknown, total = [], 0, 0
+            bad, unknown, total, outside = [], 0, 0, {}
             for utt, text in read_table(text_file).items():
                 cleaned = cleaner(text)
                 warn_if_transliterated(utt, text, cleaned, where=f"{text_file}: ")
-                ids = converter.tokens2ids(tokenizer.text2tokens(cleaned))
+                tokens = tokenizer.text2tokens(cleaned)
+                ids = converter.tokens2ids(tokens)
                 unknown += sum(i == unk for i in ids)
                 total += len(ids)
                 if not ids or all(i == unk for i in ids):
                     bad.append(utt)
+                symbols = sorted({t for t, i in zip(tokens, ids) if i == unk and t != "<unk>"})
+                if symbols:
+                    outside[utt] = symbols
+            if args.refuse_unknown and outside:
+                named = "; ".join(f"{utt}: {' '.join(map(repr, symbols))}" for utt, symbols in list(outside.items())[:10])
+                more = f" (and {len(outside) - 10} more)" if len(outside) > 10 else ""
+                raise DataError(
+                    f"{text_file}: {len(outside)} utterance(s) have symbols outside {args.token_list}, which the "
+                    f"pretrained model cannot learn: {named}{more}; rewrite or remove them"
+                )
             if bad:
                 raise DataError(
                     f"{text_file}: the text of {len(bad)} utterance(s) has no symbol of {args.token_list} "

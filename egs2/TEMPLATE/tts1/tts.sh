@@ -97,6 +97,14 @@ vae_init_model=train.total_count.ave.pth
 train_vae=true
 train_tts=true
 
+# A new voice from a trained glow_wavegan (docs/adaptation.md): stage 5 reuses its token list and
+# front end, 7a is skipped (its WaveGAN is kept) unless --adapt_decoder true, 7b encodes the new
+# recordings with that WaveGAN, 7c fine-tunes its prior; stage 9 adds RESULTS_adapt.md.
+pretrained_model=""    # a packed zip (stage 10's) or a glow_wavegan experiment dir
+adapt_decoder=false    # true: fine-tune the WaveGAN's decoder and discriminator on the new audio, encoder frozen
+finetune_prior_configs=conf/finetune/glow_wavegan.yaml        # applied in order on the pretrained prior's config
+finetune_decoder_configs=conf/finetune/wavegan_decoder.yaml   # ... on the pretrained WaveGAN's config
+
 # Decoding
 inference_config=""
 inference_args=""
@@ -150,6 +158,38 @@ run_args=$(printf '%q ' "$0" "$@")
 [ "${feats_type}" = raw ] || die "--feats_type ${feats_type}: this driver handles raw waveforms only"
 [ -n "${srctexts}" ] || srctexts="data/${train_set}/text"
 
+# Adaptation: the pretrained model's front end, token list, WaveGAN and fine-tuning configs
+# replace the recipe's (recipe/pretrained.py lays them out in ${pretrained_dir}).
+if [ -n "${pretrained_model}" ]; then
+    if "${use_sid}" || "${use_spk_embed}"; then
+        die "--pretrained_model: adapting to a multi-speaker set (--use_sid / --use_spk_embed) is not supported yet;" \
+            "adapt to one speaker's recordings"
+    fi
+    [ -n "${vae_config}" ] || die "--pretrained_model needs --vae_config (the WaveGAN training settings to fall back on)"
+    pretrained_dir=${expdir}/pretrained/$(basename "${pretrained_model%/}" .zip)
+    # shellcheck disable=SC2086
+    ${python} -m espnet2_glow_wavegan.recipe.pretrained prepare --pretrained_model "${pretrained_model}" \
+        --out_dir "${pretrained_dir}" --vae_config "${vae_config}" --prior_finetune ${finetune_prior_configs} \
+        --decoder_finetune ${finetune_decoder_configs} || die "--pretrained_model ${pretrained_model}: cannot use it (see above)"
+    _recipe_frontend="token_type=${token_type} cleaner=${cleaner} g2p=${g2p}"
+    . "${pretrained_dir}/frontend.sh"
+    log "--pretrained_model: its front end (token_type=${token_type} cleaner=${cleaner} g2p=${g2p}, the recipe's:" \
+        "${_recipe_frontend}) and token list are used"
+    train_config=${pretrained_dir}/finetune_prior.yaml
+    tag_base=${tag_base:-$(basename "${pretrained_dir}")}_adapt
+    if "${adapt_decoder}"; then
+        vae_config=${pretrained_dir}/finetune_decoder.yaml
+        vae_tag=${vae_tag:-${tag:-${tag_base}}_decoder}
+        # The encoder frozen: the latent space stays the pretrained one.
+        vae_init_args="--init_param ${pretrained_dir}/wavegan/model.pth --freeze_param tts.generator.encoder"
+    else
+        vae_config=${pretrained_dir}/wavegan/config.yaml
+        vae_tag=pretrained_$(basename "${pretrained_dir}")
+        vae_init_model=model.pth
+        train_vae=false
+    fi
+fi
+
 data_feats=${dumpdir}/raw
 if [ "${cleaner}" = none ]; then _cleaner=""; else _cleaner=${cleaner}; fi
 if [ "${token_type}" = phn ]; then
@@ -159,6 +199,7 @@ else
     g2p=none
 fi
 token_list=${token_listdir}/tokens.txt
+[ -z "${pretrained_model}" ] || token_list=${pretrained_dir}/tokens.txt
 [ -n "${tts_stats_dir}" ] || tts_stats_dir=${expdir}/tts_stats_${feats_type}_${token_type}
 config_tag() { basename "$1" .yaml | sed -e 's/^train_//'; }
 # As ESPnet: extra arguments become part of the tags, so a rerun with other --train_args,
@@ -175,6 +216,7 @@ if [ -z "${tts_exp}" ]; then
     if [ -n "${download_model}" ]; then tts_exp=${expdir}/$(echo "${download_model}" | tr '/' '_'); else tts_exp=${expdir}/tts_${tag}; fi
 fi
 vae_exp=${expdir}/tts_${vae_tag}
+if [ -n "${pretrained_model}" ] && ! "${adapt_decoder}"; then vae_exp=${pretrained_dir}/wavegan; fi
 if [ -z "${inference_tag}" ]; then
     inference_tag=decode
     if [ -n "${inference_config}" ] && [ "$(basename "${inference_config}" .yaml)" != decode ]; then
@@ -297,7 +339,11 @@ fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: token list ${token_list} (token_type=${token_type}, cleaner=${cleaner}, g2p=${g2p})"
-    if is_done "${token_listdir}"; then
+    _unknown=""
+    if [ -n "${pretrained_model}" ]; then
+        log "Stage 5: the pretrained model's token list ${token_list}; text with other symbols stops here"
+        _unknown="--refuse_unknown true"
+    elif is_done "${token_listdir}"; then
         log "Stage 5: ${token_list} exists; delete ${token_listdir} to redo"
     else
         # shellcheck disable=SC2086
@@ -320,7 +366,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     done
     # shellcheck disable=SC2086
     ${python} -m espnet2_glow_wavegan.recipe.check_tokens --token_list "${token_list}" --token_type "${token_type}" \
-        --cleaner "${cleaner}" --g2p "${g2p}" --text ${_texts}
+        --cleaner "${cleaner}" --g2p "${g2p}" ${_unknown} --text ${_texts}
 fi
 else
     log "Skip the data preparation stages"
@@ -466,20 +512,24 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     if [ -n "${vae_config}" ]; then
         if "${train_vae}"; then
             log "Stage 7a: WaveGAN VAE ${vae_config} -> ${vae_exp}"
-            train_model "${vae_config}" "${vae_exp}" "${vae_args}"
+            train_model "${vae_config}" "${vae_exp}" "${vae_init_args:-} ${vae_args}"
         fi
         vae_model=${vae_exp}/${vae_init_model}
         need "${vae_model}" "${vae_exp}/config.yaml"
         # The prior starts from the trained WaveGAN, built from that experiment's own settings
         # (the glow config does not repeat them); the joint phase also from its discriminator.
-        init_args="--init_param ${vae_model}:tts.generator:tts.generator.wavegan"
+        # One --init_param with every source: ESPnet's option takes a list (nargs "*"), and a
+        # second --init_param would replace the first.
+        _init="${vae_model}:tts.generator:tts.generator.wavegan"
         _vae_settings=""
         if [ "$(tts_conf_value "${train_config}" training_phase prior)" = joint ]; then
-            init_args+=" --init_param ${vae_model}:tts.discriminator:tts.discriminator"
+            _init+=" ${vae_model}:tts.discriminator:tts.discriminator"
             _vae_settings=--discriminator
         fi
+        # Adaptation: the prior starts from the pretrained one (the WaveGAN from ${vae_model}).
+        [ -z "${pretrained_model}" ] || _init+=" ${pretrained_dir}/tts/model.pth:tts.generator.prior:tts.generator.prior"
         # shellcheck disable=SC2086
-        init_args+=" $(${python} -m espnet2_glow_wavegan.recipe.vae_settings "${vae_exp}/config.yaml" ${_vae_settings})" \
+        init_args="--init_param ${_init} $(${python} -m espnet2_glow_wavegan.recipe.vae_settings "${vae_exp}/config.yaml" ${_vae_settings})" \
             || die "stage 7c: cannot read the WaveGAN settings of ${vae_exp}/config.yaml"
         # Does the prior read the WaveGAN posterior stored by stage 7b, or the waveform?
         if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
@@ -592,6 +642,20 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     ${python} -m espnet2_glow_wavegan.recipe.compare "${tts_exp}" --inference_tag "${inference_tag}" \
         --inference_model "${inference_model}" --test_sets ${test_sets} --out "${tts_exp}/RESULTS.md" >/dev/null
     log "Stage 9: per-utterance scores in ${tts_exp}/${inference_tag}/<set>/scores, table in ${tts_exp}/RESULTS.md"
+    if [ -n "${pretrained_model}" ]; then
+        log "Stage 9: before and after the adaptation -> ${tts_exp}/RESULTS_adapt.md"
+        _opts="--asr_language none"
+        if "${asr_scoring}"; then
+            _opts="--asr_language ${_asr_lang}"
+            [ -z "${asr_model}" ] || _opts+=" --asr_model ${asr_model}"
+        fi
+        _adapted=""
+        if "${adapt_decoder}"; then _adapted="--adapted_wavegan ${vae_exp} --adapted_wavegan_model ${vae_init_model}"; fi
+        # shellcheck disable=SC2086
+        ${python} -m espnet2_glow_wavegan.recipe.adapt_report --pretrained_dir "${pretrained_dir}" --tts_exp "${tts_exp}" \
+            --inference_tag "${inference_tag}" --test_sets ${test_sets} --data_dir "${data_feats}" ${_adapted} \
+            ${inference_config:+--inference_config "${inference_config}"} -- ${_opts} ${score_opts}
+    fi
 fi
 fi
 
@@ -600,7 +664,7 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     log "Stage 10: pack ${packed_model}"
     need "${tts_exp}/config.yaml" "${tts_exp}/${inference_model}"
     _opts=""
-    [ ! -f "${tts_exp}/RESULTS.md" ] || _opts+="--option ${tts_exp}/RESULTS.md "
+    for _f in RESULTS.md RESULTS_adapt.md; do [ ! -f "${tts_exp}/${_f}" ] || _opts+="--option ${tts_exp}/${_f} "; done
     [ ! -f "${tts_exp}/images/generator_loss.png" ] || _opts+="--option ${tts_exp}/images "
     if "${use_sid}"; then need "${data_feats}/spk2sid"; _opts+="--option ${data_feats}/spk2sid "; fi
     if "${use_spk_embed}"; then

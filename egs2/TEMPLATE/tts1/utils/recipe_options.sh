@@ -34,3 +34,7 @@ esac
 if "${mini}"; then size=_tiny; else size=""; fi
 model_opts=(--vae_config "conf/tuning/train_wavegan_vae${dec}${size}.yaml"
             --train_config "conf/tuning/train_glow_wavegan${size}.yaml" --tag_base "glow_wavegan${dec}${size}")
+if "${mini}"; then  # adaptation (--pretrained_model): a few fine-tuning steps on the mini corpus
+    model_opts+=(--finetune_prior_configs "conf/finetune/glow_wavegan.yaml conf/finetune/glow_wavegan_tiny.yaml"
+                 --finetune_decoder_configs "conf/finetune/wavegan_decoder.yaml conf/finetune/wavegan_decoder_tiny.yaml")
+fi

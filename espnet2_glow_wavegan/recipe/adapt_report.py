@@ -1,0 +1,134 @@
+"""Before and after an adaptation (``tts.sh --pretrained_model``, stage 9): RESULTS_adapt.md.
+
+    python -m espnet2_glow_wavegan.recipe.adapt_report --pretrained_dir exp/pretrained/<name> \\
+        --tts_exp exp/tts_<tag> --inference_tag decode_train.total_count.ave --test_sets eval1 \\
+        [--adapted_wavegan exp/tts_<tag>_decoder] [--inference_config conf/decode.yaml] -- <stage 9 scoring options>
+
+For each test set of the new voice, scored as stage 9 scores (WER/CER beside the recordings' own,
+speaker similarity to the new voice's recordings, MCD, log-F0, DNSMOS with ``--dnsmos true``):
+
+- the recordings (the ASR's floor and the recordings' own similarity to each other);
+- copy synthesis through the pretrained WaveGAN: how well the kept WaveGAN reconstructs the new
+  voice, which says whether ``--adapt_decoder true`` is needed; through the adapted one too;
+- the pretrained model's TTS of the new voice's sentences (before), and the adapted model's
+  (after, stage 8's decode dir, already scored by stage 9).
+
+Everything it writes is under ``<tts_exp>/adapt_report/<set>/`` and ``<tts_exp>/RESULTS_adapt.{md,json}``.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_table
+
+COLUMNS = [("wer", "WER", "{:.3f}"), ("cer", "CER", "{:.3f}"), ("spk_similarity", "speaker sim.", "{:.3f}"),
+           ("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"),
+           ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"), ("dnsmos_p808", "P.808", "{:.2f}")]
+
+
+def python_module(module, *args):
+    proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True)
+    if proc.returncode:
+        raise DataError(f"{module} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def score(ref_dir: Path, gen_scp: Path, out: Path, options: list) -> dict:
+    python_module("espnet2_glow_wavegan.recipe.score", "--ref_scp", ref_dir / "wav.scp", "--gen_scp", gen_scp,
+                  "--out_dir", out, "--text", ref_dir / "text", "--speaker_similarity", "true",
+                  "--utt2spk", ref_dir / "utt2spk", *options)
+    return json.loads((out / "summary.json").read_text())
+
+
+def copy_synthesis(wavegan_dir: Path, model: str, ref_dir: Path, out: Path) -> Path:
+    python_module("espnet2_glow_wavegan.recipe.copy_synthesis", "--train_config", wavegan_dir / "config.yaml",
+                  "--model_file", wavegan_dir / model, "--wav_scp", ref_dir / "wav.scp", "--out_dir", out)
+    return out / "wav/wav.scp"
+
+
+def pretrained_tts(pretrained_dir: Path, ref_dir: Path, out: Path, inference_config) -> Path:
+    """The pretrained model reads the new voice's sentences, as stage 8 decodes."""
+    python_module("espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0",
+                  "--data_path_and_name_and_type", f"{ref_dir / 'text'},text,text",
+                  "--model_file", pretrained_dir / "tts/model.pth", "--train_config", pretrained_dir / "tts/config.yaml",
+                  "--output_dir", out, *(["--config", inference_config] if inference_config else []))
+    wavs = {p.stem: str(p.resolve()) for p in sorted((out / "wav").glob("*.wav"))}
+    write_table(out / "wav/wav.scp", wavs)
+    return out / "wav/wav.scp"
+
+
+def report_set(args, dset: str) -> list:
+    ref_dir = args.data_dir / dset
+    if not (ref_dir / ".done").is_file():
+        ref_dir = args.data_dir / "org" / dset
+    for name in ("wav.scp", "text", "utt2spk"):
+        if not (ref_dir / name).is_file():
+            raise DataError(f"{ref_dir / name}: missing (stages 2-4 of the new voice's data first)")
+    work = args.tts_exp / "adapt_report" / dset
+    after = args.tts_exp / args.inference_tag / dset
+    if not (after / "wav/wav.scp").is_file():
+        raise DataError(f"{after}/wav/wav.scp: missing (stage 8 decodes the adapted model first)")
+    rows = [("recordings", score(ref_dir, ref_dir / "wav.scp", work / "recordings/scores", args.score_options))]
+    gen = copy_synthesis(args.pretrained_dir / "wavegan", "model.pth", ref_dir, work / "copy_synthesis_pretrained")
+    rows.append(("copy synthesis, pretrained WaveGAN", score(ref_dir, gen, work / "copy_synthesis_pretrained/scores",
+                                                             args.score_options)))
+    if args.adapted_wavegan:
+        gen = copy_synthesis(args.adapted_wavegan, args.adapted_wavegan_model, ref_dir, work / "copy_synthesis_adapted")
+        rows.append(("copy synthesis, adapted WaveGAN", score(ref_dir, gen, work / "copy_synthesis_adapted/scores",
+                                                              args.score_options)))
+    gen = pretrained_tts(args.pretrained_dir, ref_dir, work / "tts_pretrained", args.inference_config)
+    rows.append(("TTS, pretrained model (before)", score(ref_dir, gen, work / "tts_pretrained/scores", args.score_options)))
+    rows.append(("TTS, adapted model (after)", score(ref_dir, after / "wav/wav.scp", work / "tts_adapted/scores",
+                                                     args.score_options)))
+    return rows
+
+
+def markdown(tables: dict, pretrained: dict) -> str:
+    lines = ["# Adaptation to a new voice: before and after", "",
+             f"Pretrained model: `{pretrained['pretrained_model']}` (WaveGAN: {pretrained['wavegan']}).",
+             "WER/CER by the offline Whisper of stage 9; speaker similarity: cosine of resemblyzer embeddings "
+             "to the mean of the new voice's other recordings (leave-one-out). The recordings' row is the floor.", ""]
+    for dset, rows in tables.items():
+        lines += [f"## {dset} ({rows[0][1].get('num_utts', '?')} utterances)", "",
+                  "| | " + " | ".join(label for _, label, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+        for name, summary in rows:
+            if name == "recordings":
+                summary = dict(summary, wer=summary.get("wer_recordings", summary.get("wer")),
+                               cer=summary.get("cer_recordings", summary.get("cer")),
+                               spk_similarity=summary.get("spk_similarity_recordings"))
+            cells = [fmt.format(summary[key]) if summary.get(key) is not None else "-" for key, _, fmt in COLUMNS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    score_options = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pretrained_dir", type=Path, required=True)
+    parser.add_argument("--tts_exp", type=Path, required=True)
+    parser.add_argument("--inference_tag", required=True)
+    parser.add_argument("--test_sets", nargs="+", required=True)
+    parser.add_argument("--data_dir", type=Path, default=Path("dump/raw"))
+    parser.add_argument("--adapted_wavegan", type=Path, help="experiment dir of the --adapt_decoder WaveGAN")
+    parser.add_argument("--adapted_wavegan_model", default="train.total_count.ave.pth")
+    parser.add_argument("--inference_config", type=Path)
+    args = parser.parse_args(argv)
+    args.score_options = score_options
+    try:
+        tables = {dset: report_set(args, dset) for dset in args.test_sets}
+    except DataError as e:
+        die(str(e))
+    pretrained = json.loads((args.pretrained_dir / "source.json").read_text())
+    (args.tts_exp / "RESULTS_adapt.md").write_text(markdown(tables, pretrained), encoding="utf-8")
+    (args.tts_exp / "RESULTS_adapt.json").write_text(json.dumps(
+        dict(pretrained=pretrained, sets={d: dict(rows) for d, rows in tables.items()}), indent=2) + "\n")
+    print(f"{args.tts_exp / 'RESULTS_adapt.md'}: before and after on {', '.join(args.test_sets)}")
+
+
+if __name__ == "__main__":
+    main()
