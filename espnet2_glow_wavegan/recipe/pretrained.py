@@ -22,8 +22,9 @@ fine-tuned. ``prepare`` lays out what the recipe's stages read, in ``--out_dir``
   (``--decoder_finetune``; several files: each on top of the one before) on top, so the
   architecture is the pretrained one by construction.
 
-A second ``prepare`` into the same folder is a no-op for the same pretrained model (its size and
-modification time are recorded) and an error for another one: nothing is overwritten silently.
+A second ``prepare`` into the same folder lays out nothing again for the same pretrained model (its
+path, size and modification time are recorded; only the fine-tuning configs are written anew) and is
+an error for another one: nothing is overwritten silently.
 """
 
 import argparse
@@ -133,6 +134,23 @@ def wavegan_experiment(tts_config: dict, tts_state: dict, tts_config_dir: Path, 
     return origin
 
 
+def write_finetune_configs(out: Path, prior_files: list, decoder_files: list) -> None:
+    """out/finetune_prior.yaml and out/finetune_decoder.yaml: the pretrained configs with the fine-tuning files on top
+    (written on every run: the files or their list may have changed since the pretrained model was laid out)."""
+    bases = {"prior": out / "tts/config.yaml", "WaveGAN": out / "wavegan/config.yaml"}
+    for name, files, what in (("finetune_prior.yaml", prior_files, "prior"), ("finetune_decoder.yaml", decoder_files, "WaveGAN")):
+        settings = {}
+        for finetune in files:
+            if not finetune.is_file():
+                raise DataError(f"{finetune}: missing fine-tuning config")
+            settings.update(yaml.safe_load(finetune.read_text(encoding="utf-8")) or {})
+        if files:
+            base = yaml.safe_load(bases[what].read_text(encoding="utf-8"))
+            (out / name).write_text(f"# The pretrained {what}'s training config with the settings of "
+                                    f"{', '.join(map(str, files))} on top (recipe.pretrained)\n"
+                                    + yaml.safe_dump(finetune_config(base, settings), sort_keys=False), encoding="utf-8")
+
+
 def prepare(args):
     out = args.out_dir
     source = args.pretrained_model.resolve()
@@ -142,6 +160,7 @@ def prepare(args):
     if record.is_file():
         earlier = json.loads(record.read_text())
         if {k: earlier.get(k) for k in stamp} == stamp and (out / ".done").is_file():
+            write_finetune_configs(out, args.prior_finetune, args.decoder_finetune)
             print(f"{out}: prepared from {source} ({earlier['wavegan']})")
             return
         if {k: earlier.get(k) for k in stamp} != stamp:
@@ -166,18 +185,7 @@ def prepare(args):
     front = {k: tts_config.get(k) or "none" for k in ("token_type", "cleaner", "g2p")}
     (out / "frontend.sh").write_text("".join(f"{k}={v}\n" for k, v in front.items()))
     origin = wavegan_experiment(tts_config, tts_state, config_file.parent, args.vae_config, out / "wavegan")
-    wavegan_config = yaml.safe_load((out / "wavegan/config.yaml").read_text(encoding="utf-8"))
-    for name, files, base, what in (("finetune_prior.yaml", args.prior_finetune, tts_config, "prior"),
-                                    ("finetune_decoder.yaml", args.decoder_finetune, wavegan_config, "WaveGAN")):
-        settings = {}
-        for finetune in files:
-            if not finetune.is_file():
-                raise DataError(f"{finetune}: missing fine-tuning config")
-            settings.update(yaml.safe_load(finetune.read_text(encoding="utf-8")) or {})
-        if files:
-            (out / name).write_text(f"# The pretrained {what}'s training config with the settings of "
-                                    f"{', '.join(map(str, files))} on top (recipe.pretrained)\n"
-                                    + yaml.safe_dump(finetune_config(base, settings), sort_keys=False), encoding="utf-8")
+    write_finetune_configs(out, args.prior_finetune, args.decoder_finetune)
     record.write_text(json.dumps(dict(stamp, wavegan=origin, frontend=front), indent=2) + "\n")
     (out / ".done").touch()
     print(f"{out}: prepared from {source}: front end {front}, WaveGAN {origin}")

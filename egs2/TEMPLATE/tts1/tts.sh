@@ -167,10 +167,12 @@ if [ -n "${pretrained_model}" ]; then
     fi
     [ -n "${vae_config}" ] || die "--pretrained_model needs --vae_config (the WaveGAN training settings to fall back on)"
     pretrained_dir=${expdir}/pretrained/$(basename "${pretrained_model%/}" .zip)
+    _decoder=""
+    if "${adapt_decoder}"; then _decoder="--decoder_finetune ${finetune_decoder_configs}"; fi
     # shellcheck disable=SC2086
     ${python} -m espnet2_glow_wavegan.recipe.pretrained prepare --pretrained_model "${pretrained_model}" \
         --out_dir "${pretrained_dir}" --vae_config "${vae_config}" --prior_finetune ${finetune_prior_configs} \
-        --decoder_finetune ${finetune_decoder_configs} || die "--pretrained_model ${pretrained_model}: cannot use it (see above)"
+        ${_decoder} || die "--pretrained_model ${pretrained_model}: cannot use it (see above)"
     _recipe_frontend="token_type=${token_type} cleaner=${cleaner} g2p=${g2p}"
     . "${pretrained_dir}/frontend.sh"
     log "--pretrained_model: its front end (token_type=${token_type} cleaner=${cleaner} g2p=${g2p}, the recipe's:" \
