@@ -27,6 +27,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 ASR_RATE = 16000
+# Less speech than this after resemblyzer's voice activity detection: no speaker embedding (a
+# partial-utterance window is 1.6 s; below a few tenths of a second the embedding is of silence).
+MIN_SPEECH_SECONDS = 0.3
 
 # Words whose British spelling Whisper's English model writes the American way.
 AMERICAN_SPELLINGS = {
@@ -155,10 +158,16 @@ class SpeakerEncoder:
             raise ScorerUnavailable("speaker similarity needs resemblyzer (pip install resemblyzer)") from None
         self.encoder = VoiceEncoder(device="cpu", verbose=False)
 
-    def embed(self, wav: np.ndarray, fs: int) -> np.ndarray:
+    def embed(self, wav: np.ndarray, fs: int) -> Optional[np.ndarray]:
+        """The utterance's embedding; None when resemblyzer's voice activity detection keeps less than
+        MIN_SPEECH_SECONDS (silence or noise: its embedding would be the same for every such input)."""
         from resemblyzer import preprocess_wav
+        from resemblyzer.hparams import sampling_rate
 
-        return self.encoder.embed_utterance(preprocess_wav(wav.astype(np.float32), source_sr=fs))
+        speech = preprocess_wav(wav.astype(np.float32), source_sr=fs)
+        if len(speech) < MIN_SPEECH_SECONDS * sampling_rate:
+            return None
+        return self.encoder.embed_utterance(speech)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -175,8 +184,13 @@ def speaker_similarities(generated: Dict[str, np.ndarray], recordings: Dict[str,
         by_speaker.setdefault(utt2spk[utt], []).append(utt)
     out = {}
     for utt in generated:
-        others = [u for u in by_speaker[utt2spk[utt]] if u != utt] or [utt]
-        centre = np.mean([recordings[u] for u in others], axis=0)
-        out[utt] = {"spk_similarity": cosine(generated[utt], centre),
-                    "spk_similarity_recordings": cosine(recordings[utt], centre)}
+        others = [u for u in by_speaker[utt2spk[utt]] if u != utt and recordings[u] is not None] or [utt]
+        centre = np.mean([recordings[u] for u in others], axis=0) if recordings[others[0]] is not None else None
+        # NaN where an embedding is missing (no speech found): the mean over a set skips it
+        out[utt] = {"spk_similarity": _similarity(generated[utt], centre),
+                    "spk_similarity_recordings": _similarity(recordings[utt], centre)}
     return out
+
+
+def _similarity(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
+    return float("nan") if a is None or b is None else cosine(a, b)

@@ -40,6 +40,18 @@ def test_speaker_similarity_compares_with_the_speakers_other_recordings():
     assert out["b1"]["spk_similarity"] == pytest.approx(0.8) and out["b1"]["spk_similarity_recordings"] == pytest.approx(0.8)
 
 
+def test_no_speaker_embedding_without_speech_and_nan_similarity():
+    encoder = intelligibility.SpeakerEncoder()
+    wav, fs = sf.read(LJ / "wavs/LJ001-0003.wav")
+    assert encoder.embed(np.zeros(fs), fs) is None  # silence: nothing to embed
+    speech = encoder.embed(wav, fs)
+    assert speech is not None and speech.shape == (256,)
+    out = intelligibility.speaker_similarities({"a1": None, "a2": speech}, {"a1": speech, "a2": speech},
+                                               {"a1": "A", "a2": "A"})
+    assert np.isnan(out["a1"]["spk_similarity"]) and out["a1"]["spk_similarity_recordings"] == pytest.approx(1.0)
+    assert out["a2"]["spk_similarity"] == pytest.approx(1.0)
+
+
 def test_whisper_understands_recordings_and_not_noise():
     asr = intelligibility.WhisperAsr(num_threads=1)
     wav, fs = sf.read(LJ / "wavs/LJ001-0003.wav")
