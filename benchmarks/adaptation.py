@@ -119,7 +119,7 @@ def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_min
     out, decode_seconds = decode("train.total_count.ave.pth", stop=9)
     scores = json.loads((out / "scores/summary.json").read_text())
     return dict(system="adapted", training=training, curve=curve, scores=scores, decode_seconds=decode_seconds,
-                wav_scp=str(out / "wav/wav.scp"), report=str(exp / "RESULTS_adapt.md"))
+                wav_scp=recipe.relative(out / "wav/wav.scp"), report=recipe.relative(exp / "RESULTS_adapt.md"))
 
 
 def score(recipe, wav_scp: Path, out: Path, core: int, log: Path, dnsmos: bool) -> dict:
@@ -138,7 +138,6 @@ def scratch_system(recipe, core: int, budget: float, curve_minutes: float, log_d
     opts = argparse.Namespace(overrides=RACE_SETTINGS["overrides"], wavegan_share=RACE_SETTINGS["wavegan_share"],
                               tiny=False, curve_minutes=curve_minutes, inference_args="")
     record = race.run_system(recipe, "glow_wavegan", core, budget, opts, "scratch", log_dir)
-    record["wav_scp"] = str(recipe.dir / record["wav_scp"])
     return dict(record, system="scratch")
 
 
@@ -166,7 +165,7 @@ def run_size(args, minutes: float, full_corpus: Path) -> dict:
     systems = race.side_by_side(jobs, cores)
     voices = {"new": recipe.dir / "dump/raw" / race.TEST_SET / "wav.scp", "old": args.old_voice}
     for record in systems.values():
-        record["scores"].update(similarity_to(Path(record["wav_scp"]), voices))
+        record["scores"].update(similarity_to(recipe.dir / record["wav_scp"], voices))
     recordings["scores"].update(similarity_to(voices["new"], voices))
     return dict(minutes=minutes, sentences=sentences, data_seconds=data_seconds, recordings=recordings, systems=systems)
 
@@ -238,7 +237,7 @@ def main(argv=None):
     results = [run_size(args, minutes, full) for minutes in sizes]
     setup = dict(budget_minutes=args.budget_minutes, curve_minutes=args.curve_minutes, held_out=args.held_out,
                  voice=f"{args.voice} (benchmarks/race_corpus.py, seed {args.seed})",
-                 pretrained=str(args.pretrained.relative_to(ROOT) if args.pretrained.is_relative_to(ROOT) else args.pretrained))
+                 pretrained=args.pretrained.name)  # the experiment's name: its folder is this machine's
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(report(results, setup, args.out_dir))
 

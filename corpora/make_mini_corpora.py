@@ -151,29 +151,26 @@ def espeak(text: str, voice: str, wav: Path, words_per_minute: int = 175) -> Non
     )
 
 
-def make_ljspeech(root: Path) -> None:
+def make_ljspeech_layout(root: Path, sentences, voice: str, chapter: str) -> None:
+    """root/LJSpeech-1.1: ``sentences`` (raw, normalized or None) spoken by ``voice``, ids LJ<chapter>-NNNN."""
     wav_dir = root / "LJSpeech-1.1" / "wavs"
     wav_dir.mkdir(parents=True)
     lines = []
-    for i, (raw, normalized) in enumerate(ENGLISH, start=1):
-        utt = f"LJ001-{i:04d}"
+    for i, (raw, normalized) in enumerate(sentences, start=1):
+        utt = f"LJ{chapter}-{i:04d}"
         normalized = normalized or raw
-        espeak(normalized, "en-us", wav_dir / f"{utt}.wav")
+        espeak(normalized, voice, wav_dir / f"{utt}.wav")
         lines.append(f"{utt}|{raw}|{normalized}\n")
     (root / "LJSpeech-1.1" / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+
+
+def make_ljspeech(root: Path) -> None:
+    make_ljspeech_layout(root, ENGLISH, "en-us", "001")
 
 
 def make_new_voice(root: Path) -> None:
-    """mini_new_voice/LJSpeech-1.1: NEW_VOICE in LJSpeech's layout, spoken by NEW_VOICE_VOICE (ids LJ050-*)."""
-    wav_dir = root / "LJSpeech-1.1" / "wavs"
-    wav_dir.mkdir(parents=True)
-    lines = []
-    for i, (raw, normalized) in enumerate(NEW_VOICE, start=1):
-        utt = f"LJ050-{i:04d}"
-        normalized = normalized or raw
-        espeak(normalized, NEW_VOICE_VOICE, wav_dir / f"{utt}.wav")
-        lines.append(f"{utt}|{raw}|{normalized}\n")
-    (root / "LJSpeech-1.1" / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+    """mini_new_voice: NEW_VOICE spoken by NEW_VOICE_VOICE, in LJSpeech's layout (ids LJ050-*)."""
+    make_ljspeech_layout(root, NEW_VOICE, NEW_VOICE_VOICE, "050")
 
 
 def make_aishell3(root: Path) -> None:
