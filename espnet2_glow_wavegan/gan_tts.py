@@ -6,7 +6,7 @@ import torch
 from espnet2.gan_tts.abs_gan_tts import AbsGANTTS
 from espnet2.torch_utils.device_funcs import force_gatherable
 
-from espnet2_glow_wavegan.synthesis_checks import refuse_language_ids
+from espnet2_glow_wavegan.synthesis.checks import check_speaker_inputs, refuse_language_ids
 from espnet2_glow_wavegan.utils import check_finite, is_distributed, zero_touching
 
 Batch = Dict[str, Optional[torch.Tensor]]
@@ -101,12 +101,8 @@ class WaveformGANTTS(AbsGANTTS):
 
     def check_speaker_inputs(self, sids: Optional[torch.Tensor], spembs: Optional[torch.Tensor]) -> None:
         """Refuse speaker inputs the model does not take: they would be ignored without a word."""
-        if sids is not None and not self.spks:
-            raise ValueError("this model has no speaker table (spks is not set in its config): it takes no sids")
-        if spembs is not None and not self.spk_embed_dim:
-            raise ValueError(
-                "this model takes no speaker embedding (spk_embed_dim is not set in its config): it takes no spembs"
-            )
+        check_speaker_inputs(self.spks, self.spk_embed_dim, sids=None if sids is None else (),
+                             spembs_shape=None if spembs is None else (self.spk_embed_dim or 0,), required=False)
 
     def _adapt_old_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str) -> None:
         """Bring a state dict of an earlier version of the model up to date, in place."""

@@ -4,6 +4,8 @@ from typing import Optional
 
 import torch
 
+from espnet2_glow_wavegan.synthesis.checks import check_speaker_inputs
+
 
 class SpeakerCondition(torch.nn.Module):
     """Global condition g (B, global_channels, 1) from speaker ids and/or speaker embeddings.
@@ -28,30 +30,21 @@ class SpeakerCondition(torch.nn.Module):
         self, sids: Optional[torch.Tensor] = None, spembs: Optional[torch.Tensor] = None
     ) -> Optional[torch.Tensor]:
         """Args: sids (B,) or (B, 1); spembs (B, spk_embed_dim). Returns g or None."""
+        # A part without a speaker table or embedding ignores that input (the model refuses what
+        # none of its parts take). At synthesis the ids and values are checked; in training the
+        # ids come from the recipe's spk2sid, and reading them back to check would stall every step.
+        sids = sids if self.spks else None
+        spembs = spembs if self.spk_embed_dim else None
+        check_speaker_inputs(
+            self.spks, self.spk_embed_dim,
+            sids=None if sids is None else (() if self.training else sids.view(-1).tolist()),
+            spembs_shape=None if spembs is None else tuple(spembs.shape),
+            spembs_finite=self.training or spembs is None or bool(torch.isfinite(spembs).all()),
+        )
         g = None
         if self.spks:
-            if sids is None:
-                raise ValueError(f"this model has a speaker table (spks={self.spks}): pass sids")
-            sids = sids.view(-1).long()
-            # Checked at synthesis; in training the ids come from the recipe's spk2sid, and
-            # reading them back to check would stall every step.
-            if not self.training and ((sids < 0) | (sids >= self.spks)).any():
-                raise ValueError(
-                    f"speaker id {sids.tolist()} is outside the speaker table 0..{self.spks - 1} "
-                    "(spk2sid of the training data; 0 is <unk>)"
-                )
-            g = self.global_emb(sids).unsqueeze(-1)
+            g = self.global_emb(sids.view(-1).long()).unsqueeze(-1)
         if self.spk_embed_dim:
-            if spembs is None:
-                raise ValueError(
-                    f"this model takes speaker embeddings (spk_embed_dim={self.spk_embed_dim}): pass spembs"
-                )
-            if spembs.size(-1) != self.spk_embed_dim:
-                raise ValueError(
-                    f"speaker embedding has {spembs.size(-1)} dimensions, the model takes {self.spk_embed_dim}"
-                )
-            if not self.training and not torch.isfinite(spembs).all():
-                raise ValueError("speaker embedding contains NaN or Inf")
             g_ = self.spemb_proj(torch.nn.functional.normalize(spembs.view(-1, self.spk_embed_dim))).unsqueeze(-1)
             g = g_ if g is None else g + g_
         return g

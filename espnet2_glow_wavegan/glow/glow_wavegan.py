@@ -11,13 +11,15 @@ from espnet2_glow_wavegan.glow.flow import InverseFlowStream
 from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand_by_durations
 from espnet2_glow_wavegan.glow.streaming import SynthesisStream
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
-from espnet2_glow_wavegan.synthesis_checks import (
+from espnet2_glow_wavegan.synthesis.checks import (
+    check_chunk_sizes,
+    check_output_length,
     check_synthesis_knobs,
     check_token_ids,
     is_silent_token,
-    output_length_error,
     refuse_language_ids,
 )
+from espnet2_glow_wavegan.synthesis.plan import synthesis_knobs
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
@@ -426,11 +428,9 @@ class GlowWaveGAN(WaveformGANTTS):
 
     def _knobs(self, noise_scale, length_scale, max_output_seconds):
         """The synthesis knobs of a call, unset ones from the config, checked."""
-        noise_scale = self.noise_scale if noise_scale is None else noise_scale
-        length_scale = self.length_scale if length_scale is None else length_scale
-        max_output_seconds = self.max_output_seconds if max_output_seconds is None else max_output_seconds
-        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
-        return noise_scale, length_scale, max_output_seconds
+        defaults = dict(noise_scale=self.noise_scale, length_scale=self.length_scale,
+                        max_output_seconds=self.max_output_seconds)
+        return synthesis_knobs(defaults, noise_scale, length_scale, max_output_seconds)
 
     def check_text(self, text: torch.Tensor) -> None:
         """Refuse token ids (T_text,) with nothing to synthesise: empty, all unknown, or silent symbols only."""
@@ -470,10 +470,8 @@ class GlowWaveGAN(WaveformGANTTS):
 
     def check_output_length(self, frames: int, length_scale: float, max_output_seconds: float, item: str = "") -> None:
         """Refuse an output of ``frames`` latent frames longer than ``max_output_seconds`` (``item`` prefixes the message)."""
-        seconds = frames * self.generator.wavegan.upsample_factor / self.fs
-        error = output_length_error(seconds, length_scale, max_output_seconds, item)
-        if error:
-            raise ValueError(error)
+        check_output_length(frames, self.generator.wavegan.upsample_factor, self.fs, length_scale, max_output_seconds,
+                            item)
 
     @torch.no_grad()
     def inference_stream(
@@ -511,8 +509,7 @@ class GlowWaveGAN(WaveformGANTTS):
             SynthesisStream: yields waveform chunks (n_samples,); its ``durations`` (T_text,),
             ``num_samples`` and ``sampling_rate`` are known before the first chunk.
         """
-        if chunk_frames < 1 or first_chunk_frames < 1:
-            raise ValueError(f"chunk_frames and first_chunk_frames must be >= 1, got {chunk_frames} and {first_chunk_frames}")
+        check_chunk_sizes(chunk_frames, first_chunk_frames)
         plan = self._sentence(text, None, sids, spembs, durations, noise_scale, length_scale, False,
                               max_output_seconds)
         prior, wavegan = self.generator.prior, self.generator.wavegan

@@ -12,9 +12,11 @@ from espnet2.gan_tts.vits.monotonic_align import maximum_path
 from espnet2.gan_tts.vits.text_encoder import TextEncoder
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.espnet_patches import padding_zeroed_at_convolutions
 from espnet2_glow_wavegan.glow.flow import GlowFlow
 from espnet2_glow_wavegan.speaker import SpeakerCondition
-from espnet2_glow_wavegan.utils import float32, frame_mask, padding_zeroed_at_convolutions
+from espnet2_glow_wavegan.synthesis.plan import folded, text_spans, text_windowed
+from espnet2_glow_wavegan.utils import float32, frame_mask
 
 LOG_2PI = math.log(2 * math.pi)
 # Glow-TTS' duration predictor (ESPnet's defaults are FastSpeech's 384 channels).
@@ -166,23 +168,20 @@ class FlowPrior(torch.nn.Module):
         began the text). Texts up to the window plus both contexts are encoded whole,
         exactly as in training.
         """
-        width, context = self.synthesis_window_tokens, self.synthesis_window_context
         tokens = text.size(1)
         if self.training or text.size(0) != 1 or not self.windowed(tokens):
             text_mask = frame_mask(text_lengths, tokens)
             return self._encode(text, text_mask), text_mask
         pieces = []
-        for start in range(0, tokens, width):
-            end = min(start + width, tokens)
-            lo, hi = max(0, start - context), min(tokens, end + context)
-            h = self._encode(text[:, lo:hi], text.new_ones(1, 1, hi - lo, dtype=torch.float32))
-            pieces.append(h[:, :, start - lo:end - lo])
+        for span in text_spans(tokens, self.synthesis_window_tokens, self.synthesis_window_context):
+            h = self._encode(text[:, span.lo : span.hi], text.new_ones(1, 1, span.hi - span.lo, dtype=torch.float32))
+            pieces.append(h[:, :, span.kept()])
         h = torch.cat(pieces, dim=2)
         return h, h.new_ones(1, 1, tokens)
 
     def windowed(self, tokens: int) -> bool:
         """Whether synthesis encodes a text of ``tokens`` tokens in windows (see :meth:`text_states`)."""
-        return tokens > self.synthesis_window_tokens + 2 * self.synthesis_window_context
+        return text_windowed(tokens, self.synthesis_window_tokens, self.synthesis_window_context)
 
     def _encode(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """ESPnet's ``TextEncoder.forward`` up to its hidden states (B, hidden, T_text), with our mask.
@@ -365,7 +364,7 @@ class FlowPrior(torch.nn.Module):
             Tensor: The flow's mask (B, 1, T_padded): each length rounded up to the fold.
         """
         frames, f = mean_y.size(2), self.squeeze_factor
-        padded = -(-frames // f) * f
+        padded = folded(frames, f)
         z_mask = frame_mask(lengths, padded, mean_y.dtype)
         noise = torch.randn_like(mean_y) if noise is None else noise
         z_p = torch.nn.functional.pad(mean_y + noise * torch.exp(log_std_y) * noise_scale, (0, padded - frames))

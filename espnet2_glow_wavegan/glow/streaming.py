@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 
 import torch
 
-from espnet2_glow_wavegan.chunks import chunk_bounds
+from espnet2_glow_wavegan.synthesis.plan import chunk_bounds, stream_spans
 
 
 class SynthesisStream:
@@ -38,13 +38,12 @@ class SynthesisStream:
         self.context = wavegan.decoder.context_frames()
 
     def chunk_bounds(self) -> Iterator[tuple]:
-        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.chunks.chunk_bounds`)."""
+        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.synthesis.plan.chunk_bounds`)."""
         return chunk_bounds(self.frames, self.first_chunk_frames, self.chunk_frames)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        for start, end in self.chunk_bounds():
+        for span in stream_spans(self.frames, self.first_chunk_frames, self.chunk_frames, self.context):
             with torch.no_grad():  # the caller's grad mode does not reach a generator's body
-                lo, hi = max(0, start - self.context), min(self.frames, end + self.context)
-                z = self.flow.latent(lo, hi) * self.z_mask[:, :, lo:hi]
+                z = self.flow.latent(span.lo, span.hi) * self.z_mask[:, :, span.lo : span.hi]
                 wav = self.wavegan.decoder(z, g=self.g)
-            yield wav[0, 0, (start - lo) * self.hop : (end - lo) * self.hop]
+            yield wav[0, 0, span.kept(self.hop)]

@@ -32,7 +32,7 @@ from espnet2_glow_wavegan.onnx.graphs import (
 )
 from espnet2_glow_wavegan.onnx.manifest import write_manifest
 from espnet2_glow_wavegan.output_files import folder_replaced_on_success
-from espnet2_glow_wavegan.synthesis_checks import is_silent_token
+from espnet2_glow_wavegan.synthesis.checks import is_silent_token
 
 OPSET = 17  # LayerNormalization (the text encoder, the ConvNeXt backbone) is an operator from 17 on
 GRAPHS = ("text_encoder", "sentence", "flow", "decoder")

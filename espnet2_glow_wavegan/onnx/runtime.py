@@ -26,10 +26,23 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import yaml
 
-from espnet2_glow_wavegan.chunks import chunk_bounds
 from espnet2_glow_wavegan.onnx.manifest import check_folder
 from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_success
-from espnet2_glow_wavegan.synthesis_checks import check_synthesis_knobs, check_token_ids, output_length_error
+from espnet2_glow_wavegan.synthesis.checks import (
+    check_chunk_sizes,
+    check_output_length,
+    check_speaker_inputs,
+    check_token_ids,
+)
+from espnet2_glow_wavegan.synthesis.plan import (
+    chunk_bounds,
+    decode_spans,
+    flow_window,
+    folded,
+    stream_spans,
+    synthesis_knobs,
+    text_spans,
+)
 from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
 PRECISIONS = ("float32", "int8")
@@ -139,10 +152,7 @@ class OnnxText2Speech:
                  max_output_seconds=None) -> Dict[str, np.ndarray]:
         """Checks, text encoder (in windows for a long text) and the sentence graph: the sentence-level part."""
         c = self.config
-        noise_scale = c["noise_scale"] if noise_scale is None else noise_scale
-        length_scale = c["length_scale"] if length_scale is None else length_scale
-        max_output_seconds = c["max_output_seconds"] if max_output_seconds is None else max_output_seconds
-        check_synthesis_knobs(noise_scale, length_scale, max_output_seconds)
+        noise_scale, length_scale, max_output_seconds = synthesis_knobs(c, noise_scale, length_scale, max_output_seconds)
         speakers = self.speaker_inputs(sids, spembs)
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         check_token_ids(ids.tolist(), self.silent_token_ids)
@@ -155,53 +165,33 @@ class OnnxText2Speech:
         plan = dict(zip(self.sentence_outputs, outs))
         plan["durations"] = plan["durations"][0]
         plan["frames"] = int(plan["durations"].sum())
-        error = output_length_error(plan["frames"] * self.hop / self.fs, length_scale, max_output_seconds)
-        if error:
-            raise ValueError(error)
+        check_output_length(plan["frames"], self.hop, self.fs, length_scale, max_output_seconds)
         plan["noise_scale"] = float(noise_scale)
         return plan
 
     def speaker_inputs(self, sids, spembs) -> Dict[str, np.ndarray]:
         """The speaker inputs as the graphs take them, checked as the torch model checks them."""
         spks, dim = self.config["spks"], self.config["spk_embed_dim"]
-        if sids is not None and not spks:
-            raise ValueError("this model has no speaker table (spks is not set in its config): it takes no sids")
-        if spembs is not None and not dim:
-            raise ValueError("this model takes no speaker embedding (spk_embed_dim is not set in its config): it takes no spembs")
+        sids = None if sids is None else np.asarray(sids, dtype=np.int64).reshape(-1)
+        spembs = None if spembs is None else np.asarray(spembs, dtype=np.float32).reshape(-1)
+        check_speaker_inputs(spks, dim, sids=None if sids is None else sids.tolist(),
+                             spembs_shape=None if spembs is None else spembs.shape,
+                             spembs_finite=spembs is None or bool(np.isfinite(spembs).all()))
+        if sids is not None and sids.size != 1:  # one sentence, one speaker
+            raise ValueError(f"speaker id {sids.tolist()}: give one speaker id")
         inputs = {}
         if spks:
-            if sids is None:
-                raise ValueError(f"this model has a speaker table (spks={spks}): pass sids")
-            sids = np.asarray(sids, dtype=np.int64).reshape(-1)
-            if sids.size != 1 or not 0 <= int(sids[0]) < spks:
-                raise ValueError(f"speaker id {sids.tolist()} is outside the speaker table 0..{spks - 1} "
-                                 "(spk2sid of the training data; 0 is <unk>)")
             inputs["sids"] = sids
         if dim:
-            if spembs is None:
-                raise ValueError(f"this model takes speaker embeddings (spk_embed_dim={dim}): pass spembs")
-            spembs = np.asarray(spembs, dtype=np.float32)
-            if spembs.shape[-1] != dim or spembs.size != dim:
-                raise ValueError(f"speaker embedding has {spembs.shape[-1]} dimensions, the model takes {dim}")
-            if not np.isfinite(spembs).all():
-                raise ValueError("speaker embedding contains NaN or Inf")
             inputs["spembs"] = spembs.reshape(1, dim)
         return inputs
 
     def text_states(self, ids: np.ndarray) -> np.ndarray:
         """Encoder states (1, hidden, T_text); a long text in the windows of ``FlowPrior.text_states``."""
-        width, context = self.config["synthesis_window_tokens"], self.config["synthesis_window_context"]
         encoder = self.sessions["text_encoder"]
-        tokens = ids.size
-        if tokens <= width + 2 * context:
-            return encoder.run(None, dict(text=ids.reshape(1, -1)))[0]
-        pieces = []
-        for start in range(0, tokens, width):
-            end = min(start + width, tokens)
-            lo, hi = max(0, start - context), min(tokens, end + context)
-            h = encoder.run(None, dict(text=ids[lo:hi].reshape(1, -1)))[0]
-            pieces.append(h[:, :, start - lo : end - lo])
-        return np.concatenate(pieces, axis=2)
+        spans = text_spans(ids.size, self.config["synthesis_window_tokens"], self.config["synthesis_window_context"])
+        return np.concatenate([encoder.run(None, dict(text=ids[s.lo : s.hi].reshape(1, -1)))[0][:, :, s.kept()]
+                               for s in spans], axis=2)
 
     def prior_sample(self, plan, noise=None, seed=None) -> Tuple[np.ndarray, np.ndarray]:
         """The flow's input: N(mean, (noise_scale * std)^2) per frame, padded to the flow's fold, and its mask."""
@@ -214,7 +204,7 @@ class OnnxText2Speech:
         if noise.shape[2] < frames:
             raise ValueError(f"noise has {noise.shape[2]} frames, the output needs {frames}")
         z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(plan["noise_scale"])
-        padded = -(-frames // f) * f
+        padded = folded(frames, f)
         z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)
         # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
         return z_p, np.ones((1, 1, padded), dtype=np.float32)
@@ -233,16 +223,8 @@ class OnnxText2Speech:
 
     def decode(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
         """z (1, latent_dim, T) -> waveform (T * hop,); a long latent in chunks, as ``WaveGANGenerator.decode``."""
-        frames, chunk = z.shape[2], self.config["decode_chunk_frames"]
-        if chunk <= 0 or frames <= chunk:
-            return self.run_decoder(z, g)
-        context = self.config["decoder_context_frames"]
-        pieces = []
-        for start in range(0, frames, chunk):
-            end = min(start + chunk, frames)
-            lo, hi = max(0, start - context), min(frames, end + context)
-            pieces.append(self.run_decoder(z[:, :, lo:hi], g)[(start - lo) * self.hop : (end - lo) * self.hop])
-        return np.concatenate(pieces)
+        spans = decode_spans(z.shape[2], self.config["decode_chunk_frames"], self.config["decoder_context_frames"])
+        return np.concatenate([self.run_decoder(z[:, :, s.lo : s.hi], g)[s.kept(self.hop)] for s in spans])
 
     def stream(self, text: str, sids=None, spembs=None, noise_scale=None, length_scale=None,
                max_output_seconds=None, noise=None, seed=None, chunk_frames: int = 256,
@@ -253,8 +235,7 @@ class OnnxText2Speech:
         window holding the chunk and their reach on each side (recomputed per chunk: the graphs
         keep no state).
         """
-        if chunk_frames < 1 or first_chunk_frames < 1:
-            raise ValueError(f"chunk_frames and first_chunk_frames must be >= 1, got {chunk_frames} and {first_chunk_frames}")
+        check_chunk_sizes(chunk_frames, first_chunk_frames)
         plan = self.sentence(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds)
         z_p, mask = self.prior_sample(plan, noise, seed)
         return OnnxStream(self, plan, z_p, mask, chunk_frames, first_chunk_frames)
@@ -272,20 +253,17 @@ class OnnxStream:
         self.chunk_frames, self.first_chunk_frames = chunk_frames, first_chunk_frames
 
     def chunk_bounds(self) -> Iterator[Tuple[int, int]]:
-        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.chunks.chunk_bounds`)."""
+        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.synthesis.plan.chunk_bounds`)."""
         return chunk_bounds(self.frames, self.first_chunk_frames, self.chunk_frames)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        c, f = self.tts.config, self.tts.config["squeeze_factor"]
-        context, reach, padded = c["decoder_context_frames"], c["flow_reach_frames"], self.z_p.shape[2]
-        for start, end in self.chunk_bounds():
-            lo, hi = max(0, start - context), min(self.frames, end + context)
-            flow_lo = max(0, lo - reach) // f * f
-            flow_hi = min(padded, -(-(hi + reach) // f) * f)
+        c = self.tts.config
+        for span in stream_spans(self.frames, self.first_chunk_frames, self.chunk_frames, c["decoder_context_frames"]):
+            flow_lo, flow_hi = flow_window(span, c["flow_reach_frames"], c["squeeze_factor"], self.z_p.shape[2])
             z = self.tts.run_flow(self.z_p[:, :, flow_lo:flow_hi], self.mask[:, :, flow_lo:flow_hi],
                                   self.plan.get("flow_condition"))
-            wav = self.tts.run_decoder(z[:, :, lo - flow_lo : hi - flow_lo], self.plan.get("decoder_condition"))
-            yield wav[(start - lo) * self.tts.hop : (end - lo) * self.tts.hop]
+            wav = self.tts.run_decoder(z[:, :, span.lo - flow_lo : span.hi - flow_lo], self.plan.get("decoder_condition"))
+            yield wav[span.kept(self.tts.hop)]
 
 
 def main(argv=None) -> None:

@@ -10,6 +10,7 @@ from typeguard import typechecked
 
 from espnet2_glow_wavegan.legacy import composed_generator_params
 from espnet2_glow_wavegan.speaker import SpeakerCondition
+from espnet2_glow_wavegan.synthesis.plan import decode_spans
 from espnet2_glow_wavegan.utils import padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.encoder import WaveformEncoder, num_frames
 from espnet2_glow_wavegan.wavegan.hifigan_decoder import HiFiGANDecoder
@@ -189,27 +190,21 @@ class WaveGANGenerator(torch.nn.Module):
         return z, mean, log_std, mask
 
     def decode(
-        self, z: torch.Tensor, g: Optional[torch.Tensor] = None, chunk_frames: int = 0, context_frames: int = 32
+        self, z: torch.Tensor, g: Optional[torch.Tensor] = None, chunk_frames: int = 0, context_frames: int = 0
     ) -> torch.Tensor:
         """Latent (B, latent_dim, T_frames) -> waveform (B, 1, T_frames * hop).
 
-        With ``chunk_frames`` > 0, a longer latent is decoded in chunks of that many
-        frames, each with at least ``context_frames`` of latent on both sides (and at least
-        the decoder's own reach, ``decoder.context_frames()``) that are decoded and dropped,
-        so memory stays bounded for very long inputs and the chunks equal one pass.
+        With ``chunk_frames`` > 0, a longer latent is decoded in chunks of that many frames
+        (:func:`espnet2_glow_wavegan.synthesis.plan.decode_spans`, as the ONNX runtime decodes),
+        each with the decoder's reach (``decoder.context_frames()``, or ``context_frames`` if
+        larger) of latent on both sides, decoded and dropped, so memory stays bounded for very
+        long inputs and the chunks equal one pass.
         """
-        frames = z.size(2)
-        if chunk_frames <= 0 or frames <= chunk_frames:
+        spans = decode_spans(z.size(2), chunk_frames, max(context_frames, self.decoder.context_frames()))
+        if len(spans) == 1:
             return self.decoder(z, g=g)
-        context_frames = max(context_frames, self.decoder.context_frames())
         hop = self.upsample_factor
-        pieces = []
-        for start in range(0, frames, chunk_frames):
-            end = min(start + chunk_frames, frames)
-            left, right = max(0, start - context_frames), min(frames, end + context_frames)
-            wav = self.decoder(z[:, :, left:right], g=g)
-            pieces.append(wav[:, :, (start - left) * hop : (end - left) * hop])
-        return torch.cat(pieces, dim=-1)
+        return torch.cat([self.decoder(z[:, :, s.lo : s.hi], g=g)[:, :, s.kept(hop)] for s in spans], dim=-1)
 
     def segment_posterior(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, start_frames: torch.Tensor
