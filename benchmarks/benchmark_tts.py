@@ -101,7 +101,7 @@ TRAIN_BATCHES = {"4x6": (4, 6.0), "2x2": (2, 2.0)}
 
 def optimize(model, system):
     """Apply the variant's synthesis optimisations in place (as ``tts_inference --optimize_for_inference``)."""
-    from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
+    from espnet2_glow_wavegan.espnet_patches import optimize_for_synthesis
 
     optimize_for_synthesis(model, "bfloat16" if system.endswith("_bf16") else "float32")
 

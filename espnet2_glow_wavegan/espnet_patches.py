@@ -12,11 +12,17 @@ release that changes one fails there, by name, before anything else does.
    and ``TTSTask`` for one run of ESPnet's own ``main`` (:func:`run_espnet_inference`).
 4. :func:`warn_on_transliteration`: stock ``Text2Speech("§§§")`` warns, as the CLIs and the ONNX
    runtime do, when the text cleaner transliterates characters the model would then read aloud.
+5. :func:`optimize_for_synthesis`: ``--optimize_for_inference`` gives ESPnet's VITS our tiled
+   synthesis decoder too, so that the RTFs of the two stay comparable (that VITS object only).
+6. :func:`padding_zeroed_at_convolutions`: inside our models' padded batches, ESPnet's text
+   encoder and HiFi-GAN convolutions (and Vocos') read zeros past each item's end, for one call.
 
 The import hook that applies 1, 2 and 4 when ESPnet's task modules load is in
-:mod:`espnet2_glow_wavegan.registry` (pure Python, active from interpreter start-up).
+:mod:`espnet2_glow_wavegan.registry` (pure Python, active from interpreter start-up). This module
+imports nothing of the package at load time, so every module may import it.
 """
 
+import contextlib
 import functools
 import logging
 import time
@@ -134,12 +140,78 @@ def warn_on_transliteration(module) -> None:
     task.build_preprocess_fn = classmethod(build_preprocess_fn)
 
 
+def optimize_for_synthesis(tts, mode: str) -> None:
+    """Apply ``--optimize_for_inference`` (``none``, ``float32``, ``bfloat16``) to a TTS model.
+
+    glow_wavegan through its ``optimize_for_inference``; ESPnet's VITS gets the same tiled decoder
+    path by replacing its decoder's ``forward`` on that object (relies on: ``VITSGenerator``
+    decodes through ``self.decoder(z, g=g)``, a ``HiFiGANGenerator``).
+    """
+    import torch
+    from espnet2.gan_tts.vits import VITS
+
+    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
+    from espnet2_glow_wavegan.wavegan.tiled_decoding import prepare_decoder_for_synthesis, synthesis_decode
+
+    if mode == "none":
+        return
+    dtype = getattr(torch, mode)
+    if isinstance(tts, GlowWaveGAN):
+        tts.optimize_for_inference(decoder_dtype=dtype)
+    elif isinstance(tts, VITS):
+        decoder = prepare_decoder_for_synthesis(tts.generator.decoder, dtype)
+        decoder.forward = functools.partial(synthesis_decode, decoder)
+    else:
+        raise SystemExit(f"--optimize_for_inference {mode}: supported for glow_wavegan and vits, not {type(tts).__name__}")
+    logging.info(f"optimized {type(tts).__name__} for synthesis ({mode} decoder)")
+
+
+@contextlib.contextmanager
+def padding_zeroed_at_convolutions(module, mask, except_for=()):
+    """Inside the block, every 1-D (transposed) convolution of ``module`` reads zeros past each item's end.
+
+    ``mask`` (B, 1, T) marks the valid steps at ``module``'s input rate; a convolution whose
+    input is ``rate`` times longer (the decoder's upsampled stages) reads it repeated
+    ``rate`` times. An item of a padded batch then sees past its end exactly the zeros
+    that a convolution pads a lone item with, so padded batches compute what each item
+    alone computes. ESPnet's transformer feed-forward convolutions, HiFi-GAN and the
+    ConvNeXt backbone do not mask their inputs themselves (relies on: each convolution
+    is a ``torch.nn.Conv1d`` or ``ConvTranspose1d`` module called on its input). The hooks
+    are on ``module`` only, and only for the block. ``except_for``: convolutions that do not
+    run along time (a speaker condition's projection).
+    """
+    import torch
+
+    steps = mask.size(-1)
+    masks = {}
+
+    def zero_padding(conv, args):
+        x = args[0]
+        length = x.size(-1)
+        if length % steps:
+            raise RuntimeError(f"{type(conv).__name__} input of {length} steps is no multiple of the mask's {steps}")
+        if length not in masks:
+            masks[length] = mask.repeat_interleave(length // steps, dim=-1)
+        return (x * masks[length].to(x.dtype), *args[1:])
+
+    convolutions = (torch.nn.Conv1d, torch.nn.ConvTranspose1d)
+    skipped = {id(m) for m in except_for}
+    handles = [m.register_forward_pre_hook(zero_padding) for m in module.modules()
+               if isinstance(m, convolutions) and id(m) not in skipped]
+    try:
+        yield module
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. The inference CLI. Its two classes subclass ESPnet's Text2Speech, which lives in
 # espnet2.bin.tts_inference; that module imports the task modules, whose loading applies 1 and 2
 # from this module. Were they defined when this module is imported, importing ESPnet's inference
 # module first would ask this module for a subclass of a class not yet defined (an import cycle):
-# they are defined by cli_classes(), at the CLI's first run, when ESPnet has finished loading.
+# cli_classes(run) defines them for one run, when ESPnet has finished loading, bound to that
+# run's settings and results (no module state).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -155,16 +227,11 @@ class SynthesisRun:
     latest: Optional[object] = None  # the Text2Speech that ESPnet's inference() made (it makes one)
 
 
-RUN = SynthesisRun()
-_CLI_CLASSES = None
-
-
-def cli_classes():
-    """``(SynthesisText2Speech, KeyedTTSTask)``: what the CLI puts in the place of ESPnet's classes."""
-    global _CLI_CLASSES
-    if _CLI_CLASSES is not None:
-        return _CLI_CLASSES
+def cli_classes(run: Optional[SynthesisRun] = None):
+    """``(SynthesisText2Speech, KeyedTTSTask)`` of one ``run``: what the CLI puts in the place of ESPnet's classes."""
     import espnet2.bin.tts_inference as tts_inference
+
+    run = SynthesisRun() if run is None else run
 
     class SynthesisText2Speech(tts_inference.Text2Speech):
         """ESPnet's ``Text2Speech`` as the CLI wrapper runs it.
@@ -177,7 +244,6 @@ def cli_classes():
         """
 
         def __init__(self, *args, **kwargs):
-            from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
             from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
             from espnet2_glow_wavegan.safe_load import check_model_file
 
@@ -185,10 +251,10 @@ def cli_classes():
                 check_model_file(kwargs["model_file"])  # weights-only read before ESPnet unpickles it
             super().__init__(*args, **kwargs)
             if isinstance(self.tts, GlowWaveGAN):
-                self.decode_conf.update(RUN.knobs)
-            optimize_for_synthesis(self.tts, RUN.optimize)
+                self.decode_conf.update(run.knobs)
+            optimize_for_synthesis(self.tts, run.optimize)
             self.ready = None
-            RUN.latest = self
+            run.latest = self
 
         def _timed(self, call, *args, **kwargs):
             """``(call(...), seconds)``; on a GPU the clock stops when the device has finished its work."""
@@ -271,7 +337,7 @@ def cli_classes():
 
         @classmethod
         def build_streaming_iterator(cls, *args, **kwargs):
-            return synthesised_under_their_keys(super().build_streaming_iterator(*args, **kwargs))
+            return synthesised_under_their_keys(super().build_streaming_iterator(*args, **kwargs), run)
 
         @classmethod
         def build_preprocess_fn(cls, args, train):
@@ -292,19 +358,18 @@ def cli_classes():
 
             return checked
 
-    _CLI_CLASSES = SynthesisText2Speech, KeyedTTSTask
-    return _CLI_CLASSES
+    return SynthesisText2Speech, KeyedTTSTask
 
 
-def synthesised_under_their_keys(loader):
+def synthesised_under_their_keys(loader, run: SynthesisRun):
     """ESPnet's data iterator, each utterance synthesised as it comes, so that a failure has a key."""
-    if RUN.batch_size > 1:
-        yield from synthesised_in_batches(loader)
+    if run.batch_size > 1:
+        yield from synthesised_in_batches(loader, run)
         return
     for keys, batch in loader:
-        out = _synthesised_alone(keys[0], _single(batch))
+        out = _synthesised_alone(keys[0], _single(batch), run)
         if out is not None:
-            RUN.latest.ready = out
+            run.latest.ready = out
             yield keys, batch
 
 
@@ -318,27 +383,27 @@ def _single(batch):
 READ_AHEAD_BATCHES = 16
 
 
-def synthesised_in_batches(loader):
-    """As :func:`synthesised_under_their_keys`, ``RUN.batch_size`` utterances at a time (``--batch_size``).
+def synthesised_in_batches(loader, run: SynthesisRun):
+    """As :func:`synthesised_under_their_keys`, ``run.batch_size`` utterances at a time (``--batch_size``).
 
     Utterances are read ahead, sorted by text length and synthesised in padded batches; they
     are handed to ESPnet's loop in their own order. A batch that fails is synthesised one
     utterance at a time, so that the failure is named by its key (``--on_error``) and the
     others are kept.
     """
-    t2s = RUN.latest
+    t2s = run.latest
     pending = []
 
     def flush():
         done = {}
         order = sorted(range(len(pending)), key=lambda i: pending[i][1]["text"].shape[-1])
-        for first in range(0, len(order), RUN.batch_size):
-            group = [pending[i] for i in order[first : first + RUN.batch_size]]
+        for first in range(0, len(order), run.batch_size):
+            group = [pending[i] for i in order[first : first + run.batch_size]]
             singles = [_single(batch) for _, batch in group]
             try:
                 outs = t2s.synthesize_batch(singles)
             except Exception:  # an item that fails (a text, a knob): synthesised alone, it is named
-                outs = [_synthesised_alone(keys[0], single) for (keys, _), single in zip(group, singles)]
+                outs = [_synthesised_alone(keys[0], single, run) for (keys, _), single in zip(group, singles)]
             for (keys, _), out in zip(group, outs):
                 done[keys[0]] = out
         for keys, batch in pending:
@@ -349,21 +414,21 @@ def synthesised_in_batches(loader):
 
     for keys, batch in loader:
         pending.append((keys, batch))
-        if len(pending) == RUN.batch_size * READ_AHEAD_BATCHES:
+        if len(pending) == run.batch_size * READ_AHEAD_BATCHES:
             yield from flush()
     yield from flush()
 
 
-def _synthesised_alone(key, single):
-    """One utterance's output, or None when it fails and ``--on_error skip`` (recorded in ``RUN.failed``)."""
+def _synthesised_alone(key, single, run: SynthesisRun):
+    """One utterance's output, or None when it fails and ``--on_error skip`` (recorded in ``run.failed``)."""
     try:
-        return RUN.latest.synthesize(**single)
+        return run.latest.synthesize(**single)
     except Exception as e:
         reason = f"{type(e).__name__}: {e}"
-        if RUN.on_error == "stop":
+        if run.on_error == "stop":
             raise SystemExit(f"ERROR: utterance {key}: {reason} (--on_error skip synthesises the others)")
         logging.error(f"utterance {key} skipped: {reason}")
-        RUN.failed[key] = reason
+        run.failed[key] = reason
         return None
 
 
@@ -375,10 +440,8 @@ def run_espnet_inference(cmd, run: SynthesisRun, output_dir: Union[str, Path]) -
     """
     import espnet2.bin.tts_inference as tts_inference
 
-    global RUN
-    RUN = run
     saved = tts_inference.Text2Speech, tts_inference.TTSTask
-    tts_inference.Text2Speech, tts_inference.TTSTask = cli_classes()
+    tts_inference.Text2Speech, tts_inference.TTSTask = cli_classes(run)
     try:
         tts_inference.main(cmd)
     finally:

@@ -121,38 +121,3 @@ def eval_mode(module: torch.nn.Module):
         yield module
     finally:
         module.train(was_training)
-
-
-@contextlib.contextmanager
-def padding_zeroed_at_convolutions(module: torch.nn.Module, mask: torch.Tensor, except_for=()):
-    """Inside the block, every 1-D (transposed) convolution of ``module`` reads zeros past each item's end.
-
-    ``mask`` (B, 1, T) marks the valid steps at ``module``'s input rate; a convolution whose
-    input is ``rate`` times longer (the decoder's upsampled stages) reads it repeated
-    ``rate`` times. An item of a padded batch then sees past its end exactly the zeros
-    that a convolution pads a lone item with, so padded batches compute what each item
-    alone computes. ESPnet's transformer feed-forward convolutions, HiFi-GAN and the
-    ConvNeXt backbone do not mask their inputs themselves. ``except_for``: convolutions that
-    do not run along time (a speaker condition's projection).
-    """
-    steps = mask.size(-1)
-    masks = {}
-
-    def zero_padding(conv, args):
-        x = args[0]
-        length = x.size(-1)
-        if length % steps:
-            raise RuntimeError(f"{type(conv).__name__} input of {length} steps is no multiple of the mask's {steps}")
-        if length not in masks:
-            masks[length] = mask.repeat_interleave(length // steps, dim=-1)
-        return (x * masks[length].to(x.dtype), *args[1:])
-
-    convolutions = (torch.nn.Conv1d, torch.nn.ConvTranspose1d)
-    skipped = {id(m) for m in except_for}
-    handles = [m.register_forward_pre_hook(zero_padding) for m in module.modules()
-               if isinstance(m, convolutions) and id(m) not in skipped]
-    try:
-        yield module
-    finally:
-        for handle in handles:
-            handle.remove()

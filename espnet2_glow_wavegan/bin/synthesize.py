@@ -82,7 +82,7 @@ def get_parser():
 def load(args):
     from espnet2.bin.tts_inference import Text2Speech
 
-    from espnet2_glow_wavegan.bin.tts_inference import optimize_for_synthesis
+    from espnet2_glow_wavegan.espnet_patches import optimize_for_synthesis
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
     from espnet2_glow_wavegan.safe_load import packed_text2speech, safe_text2speech
 

@@ -3,7 +3,7 @@
 ESPnet's ``Text2Speech`` hands ``--noise_scale`` and ``--speed_control_alpha``
 only to the model classes it knows (VITS). This wrapper runs ESPnet's own
 ``main`` unchanged (with the two classes of :mod:`espnet2_glow_wavegan.espnet_patches`
-in the place of its ``Text2Speech`` and ``TTSTask``), except that for a ``glow_wavegan`` model those two options, when
+in the place of its ``Text2Speech`` and ``TTSTask`` for this run), except that for a ``glow_wavegan`` model those two options, when
 given (on the command line or in ``--config``), set its ``noise_scale`` and
 ``length_scale`` (left out, the model's own ``tts_conf`` defaults apply), the model file is read with
 weights-only unpickling before ESPnet loads it (see espnet2_glow_wavegan.safe_load),
@@ -32,36 +32,15 @@ logged as a warning naming the utterance.
 """
 
 import argparse
-import functools
 import logging
 import sys
 from pathlib import Path
 
 import espnet2_glow_wavegan.registry as registry  # importing the package installs the hook
+from espnet2_glow_wavegan.espnet_patches import SynthesisRun, run_espnet_inference
 
 
 OPTIMIZE_CHOICES = ("none", "float32", "bfloat16")
-
-
-def optimize_for_synthesis(tts, mode: str):
-    """Apply ``--optimize_for_inference`` to the TTS model of a Text2Speech."""
-    import torch
-    from espnet2.gan_tts.vits import VITS
-
-    from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
-    from espnet2_glow_wavegan.wavegan.tiled_decoding import prepare_decoder_for_synthesis, synthesis_decode
-
-    if mode == "none":
-        return
-    dtype = getattr(torch, mode)
-    if isinstance(tts, GlowWaveGAN):
-        tts.optimize_for_inference(decoder_dtype=dtype)
-    elif isinstance(tts, VITS):
-        decoder = prepare_decoder_for_synthesis(tts.generator.decoder, dtype)
-        decoder.forward = functools.partial(synthesis_decode, decoder)
-    else:
-        raise SystemExit(f"--optimize_for_inference {mode}: supported for glow_wavegan and vits, not {type(tts).__name__}")
-    logging.info(f"optimized {type(tts).__name__} for synthesis ({mode} decoder)")
 
 
 def explicit_synthesis_knobs(cmd):
@@ -156,8 +135,6 @@ def main(cmd=None):
     output_dir.add_argument("--output_dir")
     output_dir = output_dir.parse_known_args(cmd)[0].output_dir
     registry.install_import_hook()
-    from espnet2_glow_wavegan.espnet_patches import SynthesisRun, run_espnet_inference
-
     run = SynthesisRun(optimize=own_args.optimize_for_inference, on_error=own_args.on_error,
                        batch_size=own_args.batch_size)
     cmd = _set_aside_empty_texts(cmd, output_dir or ".", own_args.on_error, run.failed)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_table
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, write_table
 
 COLUMNS = [("wer", "WER", "{:.3f}"), ("cer", "CER", "{:.3f}"), ("spk_similarity", "speaker sim.", "{:.3f}"),
            ("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"),

@@ -7,7 +7,8 @@ import torch
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 from typeguard import typechecked
 
-from espnet2_glow_wavegan.utils import frame_mask, padding_zeroed_at_convolutions
+from espnet2_glow_wavegan.espnet_patches import padding_zeroed_at_convolutions
+from espnet2_glow_wavegan.utils import frame_mask
 from espnet2_glow_wavegan.wavegan.tiled_decoding import (
     DEFAULT_TILE_ELEMENTS,
     prepare_decoder_for_synthesis,

@@ -18,7 +18,8 @@ from typing import List, Optional
 import torch
 from typeguard import typechecked
 
-from espnet2_glow_wavegan.utils import float32, frame_mask, padding_zeroed_at_convolutions
+from espnet2_glow_wavegan.espnet_patches import padding_zeroed_at_convolutions
+from espnet2_glow_wavegan.utils import float32, frame_mask
 
 SYNTHESIS_DTYPES = (torch.float32, torch.bfloat16)
 
