@@ -62,7 +62,8 @@ def test_every_config_builds_its_model(recipe):
     from espnet2_glow_wavegan.glow.glow_wavegan import GlowWaveGAN
     from espnet2_glow_wavegan.wavegan.wavegan_vae import WaveGANVAE
 
-    vaes = {"train_glow_wavegan_tiny.yaml": "train_wavegan_vae_tiny.yaml", "train_glow_mel_tiny.yaml": "train_inner_gan_tiny.yaml"}
+    vaes = {"train_glow_wavegan_tiny.yaml": "train_wavegan_vae_tiny.yaml", "train_glow_mel_tiny.yaml": "train_inner_gan_tiny.yaml",
+            "train_glow_wavegan_cpu.yaml": "train_wavegan_vae_cpu.yaml"}
     for name, vae in vaes.items():
         generator = WaveGANVAE(idim=10, odim=1, **tts_conf(vae, recipe)).generator
         conf = dict(tts_conf(name, recipe), wavegan_params=tts_conf(vae, recipe)["generator_params"])
