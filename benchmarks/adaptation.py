@@ -39,6 +39,7 @@ import race_corpus  # noqa: E402
 
 ROOT = race.ROOT
 FINETUNE = ROOT / "egs2/TEMPLATE/tts1/conf/finetune/glow_wavegan.yaml"
+DECODER_FINETUNE = ROOT / "egs2/TEMPLATE/tts1/conf/finetune/wavegan_decoder.yaml"
 RACE_WORK = race.WORK_DIR.with_name(race.WORK_DIR.name + "_piper")
 # The race's final glow_wavegan: its WaveGAN share and the flow depth it raced with (docs/quality_race.md).
 RACE_SETTINGS = dict(wavegan_share=0.6, overrides={("glow_wavegan", "tts"): [("tts_conf.prior_params.flow_conf.blocks", 4)]})
@@ -46,6 +47,8 @@ RACE_SETTINGS = dict(wavegan_share=0.6, overrides={("glow_wavegan", "tts"): [("t
 # and every epoch kept for the curve, on top of conf/finetune/glow_wavegan.yaml.
 BUDGET_RUN = {"num_iters_per_epoch": 60, "max_epoch": 100000, "keep_nbest_models": 100000, "num_workers": 0,
               "num_att_plot": 0}
+# The decoder's fine-tuning (--adapt_decoder): the race's WaveGAN epoch length (about half a minute).
+DECODER_BUDGET_RUN = dict(BUDGET_RUN, num_iters_per_epoch=20)
 
 
 def subset_corpus(full: Path, out: Path, minutes: float, held_out: int) -> int:
@@ -88,37 +91,59 @@ def similarity_to(wav_scp: Path, voices: dict) -> dict:
     return {f"similarity_{name}": float(np.mean([cosine(g, c) for g in generated])) for name, c in centres.items()}
 
 
-def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_minutes: float, log_dir: Path) -> dict:
-    """Stages 7b-7c from the pretrained model for ``budget`` seconds, its curve, then stages 8-9 (RESULTS_adapt.md)."""
+def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_minutes: float, log_dir: Path,
+                   decoder_share: float = 0.0) -> dict:
+    """Stages 7b-7c from the pretrained model for ``budget`` seconds, its curve, then stages 8-9 (RESULTS_adapt.md).
+
+    ``decoder_share`` > 0: ``--adapt_decoder true``, the decoder's fine-tuning (7a) first, for that
+    share of the budget; then 7b-7c on the adapted decoder for the rest.
+    """
     budget_file = recipe.dir / "conf/finetune_budget.yaml"
     budget_file.write_text(yaml.safe_dump(BUDGET_RUN))
-    tag = "adapted"
-    common = ["--pretrained_model", str(pretrained), "--tag", tag, "--vae_config", str(race.CONF / "train_wavegan_vae_istft.yaml"),
+    tag = "adapted_decoder" if decoder_share else "adapted"
+    # tts.sh lays a pretrained model out in exp/pretrained/<its name>: one name per system, so that
+    # two adaptations of one model side by side do not share (and race for) that folder.
+    link = recipe.dir / f"{pretrained.stem}_for_{tag}{pretrained.suffix}"
+    if not link.is_symlink():
+        link.symlink_to(pretrained)
+    common = ["--pretrained_model", str(link), "--tag", tag, "--vae_config", str(race.CONF / "train_wavegan_vae_istft.yaml"),
               "--train_config", str(race.CONF / "train_glow_wavegan.yaml"),
               "--finetune_prior_configs", f"{FINETUNE} {budget_file}"]
-    log = log_dir / "adapted.log"
+    log = log_dir / f"{tag}.log"
     exp = recipe.dir / "exp" / f"tts_{tag}"
+    record = dict(system=tag)
+    offset = 0.0
+    if decoder_share:
+        decoder_budget_file = recipe.dir / "conf/finetune_decoder_budget.yaml"
+        decoder_budget_file.write_text(yaml.safe_dump(DECODER_BUDGET_RUN))
+        common += ["--adapt_decoder", "true", "--finetune_decoder_configs", f"{DECODER_FINETUNE} {decoder_budget_file}"]
+        decoder_exp = recipe.dir / "exp" / f"tts_{tag}_decoder"  # tts.sh's vae_tag: <tag>_decoder
+        record["decoder"] = race.train_to_budget(recipe, tag, [*common, "--train_tts", "false"], budget * decoder_share,
+                                                 core, log, decoder_exp)
+        offset = record["decoder"]["seconds"]
+        common += ["--train_vae", "false"]
     start = log.stat().st_size if log.exists() else 0
-    training = race.train_to_budget(recipe, "adapted", common, budget, core, log, exp)
+    training = race.train_to_budget(recipe, tag, common, budget - offset, core, log, exp)
     training["extraction_seconds"] = race.extraction_seconds(log, start)
+    training["seconds"] += offset  # the system's clock: the decoder's fine-tuning counts
 
     def decode(model, stop=8):
         tag_dir = f"decode_{Path(model).stem}"
         status, seconds = recipe.run(["--stage", "8", "--stop_stage", str(stop), "--inference_model", model, *common,
                                       "--score_opts", "--dnsmos true" if stop == 9 else ""], core=core, log=log)
         if status:
-            raise RuntimeError(f"adapted: decoding {model} failed; see {log}")
+            raise RuntimeError(f"{tag}: decoding {model} failed; see {log}")
         return exp / tag_dir / race.TEST_SET, seconds
 
     def evaluate(model):
         out, _ = decode(model)
         return score(recipe, out / "wav/wav.scp", out / "scores", core, log, dnsmos=False)
 
-    marks = race.curve_marks(curve_minutes, 0, training["seconds"])
-    curve = race.curve_points(exp, training, 0.0, marks, evaluate)
+    marks = race.curve_marks(curve_minutes, offset, training["seconds"])
+    curve = race.curve_points(exp, training, offset, marks, evaluate)
     out, decode_seconds = decode("train.total_count.ave.pth", stop=9)
     scores = json.loads((out / "scores/summary.json").read_text())
-    return dict(system="adapted", training=training, curve=curve, scores=scores, decode_seconds=decode_seconds,
+    return dict(record, training=training, curve=curve, scores=scores, decode_seconds=decode_seconds,
                 wav_scp=recipe.relative(out / "wav/wav.scp"), report=recipe.relative(exp / "RESULTS_adapt.md"))
 
 
@@ -161,8 +186,10 @@ def run_size(args, minutes: float, full_corpus: Path) -> dict:
     budget = args.budget_minutes * 60
     cores = [int(c) for c in args.cores.split(",")]
     jobs = {"adapted": lambda core: adapted_system(recipe, args.pretrained, core, budget, args.curve_minutes, log_dir),
+            "adapted_decoder": lambda core: adapted_system(recipe, args.pretrained, core, budget, args.curve_minutes,
+                                                           log_dir, decoder_share=args.decoder_share),
             "scratch": lambda core: scratch_system(recipe, core, budget, args.curve_minutes, log_dir)}
-    systems = race.side_by_side(jobs, cores)
+    systems = race.side_by_side({name: jobs[name] for name in args.systems.split(",")}, cores)
     voices = {"new": recipe.dir / "dump/raw" / race.TEST_SET / "wav.scp", "old": args.old_voice}
     for record in systems.values():
         record["scores"].update(similarity_to(recipe.dir / record["wav_scp"], voices))
@@ -170,7 +197,7 @@ def run_size(args, minutes: float, full_corpus: Path) -> dict:
     return dict(minutes=minutes, sentences=sentences, data_seconds=data_seconds, recordings=recordings, systems=systems)
 
 
-def report(results, setup, out_dir):
+def report(results, setup, out_dir, report_name="adaptation"):
     cells = (("wer", "{:.2f}"), ("cer", "{:.2f}"), ("similarity_new", "{:.3f}"), ("similarity_old", "{:.3f}"),
              ("mcd", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}"), ("dnsmos_p808", "{:.2f}"))
 
@@ -178,7 +205,8 @@ def report(results, setup, out_dir):
         values = " | ".join(fmt.format(scores[k]) if scores.get(k) is not None else "-" for k, fmt in cells)
         return f"| {name} | {extra} | {values} |"
 
-    lines = [f"# A new voice: adapted from the race's glow_wavegan against trained from scratch, "
+    systems = setup.get("systems", "adapted,scratch").replace(",", ", ")
+    lines = [f"# A new voice from the race's glow_wavegan ({systems}), "
              f"{setup['budget_minutes']:g} minutes of one CPU core each", "",
              f"New voice: {setup['voice']}. Pretrained: {setup['pretrained']}. Held out: {setup['held_out']} "
              "sentences (eval1). Similarity: mean cosine of resemblyzer embeddings to the mean embedding of the "
@@ -190,9 +218,12 @@ def report(results, setup, out_dir):
                   "|---|---|---|---|---|---|---|---|---|",
                   row("recordings", dict(floor, wer=floor.get("wer"), cer=floor.get("cer")))]
         for name, s in r["systems"].items():
-            seconds = s["training"]["seconds"] if name == "adapted" else s["train_seconds"]
-            split = (f"{seconds:.0f} (7b: {s['training'].get('extraction_seconds') or 0:.0f})" if name == "adapted"
+            adapted = name.startswith("adapted")
+            seconds = s["training"]["seconds"] if adapted else s["train_seconds"]
+            split = (f"{seconds:.0f} (7b: {s['training'].get('extraction_seconds') or 0:.0f})" if adapted
                      else f"{seconds:.0f} (WaveGAN {s['wavegan']['seconds']:.0f})")
+            if "decoder" in s:
+                split += f" (7a decoder: {s['decoder']['seconds']:.0f})"
             lines.append(row(name, s["scores"], split))
         lines += ["", "Learning curves (WER / CER / similarity to the new voice's recordings):", "",
                   "| system | minutes | output | WER | CER | speaker sim. |", "|---|---|---|---|---|---|"]
@@ -203,8 +234,8 @@ def report(results, setup, out_dir):
                              f"| {sc.get('cer', float('nan')):.2f} | {sc.get('spk_similarity', float('nan')):.3f} |")
         lines.append("")
     text = "\n".join(lines)
-    (out_dir / "adaptation.md").write_text(text)
-    (out_dir / "adaptation.json").write_text(json.dumps(dict(setup=setup, results=results), indent=2, default=str) + "\n")
+    (out_dir / f"{report_name}.md").write_text(text)
+    (out_dir / f"{report_name}.json").write_text(json.dumps(dict(setup=setup, results=results), indent=2, default=str) + "\n")
     return text
 
 
@@ -221,9 +252,14 @@ def main(argv=None):
                         help="recordings of the pretrained model's voice (the race's held-out ones)")
     parser.add_argument("--voice", default="piper_shifted")
     parser.add_argument("--seed", type=int, default=7, help="sentence generator seed (the race's is 2026)")
+    parser.add_argument("--systems", default="adapted,scratch",
+                        help="of adapted (prior only), adapted_decoder (--adapt_decoder true) and scratch; one per core")
+    parser.add_argument("--decoder_share", type=float, default=0.5,
+                        help="adapted_decoder: the share of the budget spent fine-tuning the decoder (stage 7a)")
     parser.add_argument("--cores", default="0,1")
     parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks/work/adaptation")
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument("--report_name", default="adaptation", help="<out_dir>/<report_name>.{md,json}")
     args = parser.parse_args(argv)
     args.pretrained = args.pretrained.resolve()
     args.work_dir = args.work_dir.resolve()
@@ -236,10 +272,11 @@ def main(argv=None):
     full = race_corpus.build(args.work_dir / "corpus", count, seed=args.seed, voice=args.voice)
     results = [run_size(args, minutes, full) for minutes in sizes]
     setup = dict(budget_minutes=args.budget_minutes, curve_minutes=args.curve_minutes, held_out=args.held_out,
+                 systems=args.systems, decoder_share=args.decoder_share,
                  voice=f"{args.voice} (benchmarks/race_corpus.py, seed {args.seed})",
                  pretrained=args.pretrained.name)  # the experiment's name: its folder is this machine's
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    print(report(results, setup, args.out_dir))
+    print(report(results, setup, args.out_dir, args.report_name))
 
 
 if __name__ == "__main__":

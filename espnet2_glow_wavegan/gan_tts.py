@@ -102,7 +102,7 @@ class WaveformGANTTS(AbsGANTTS):
     def check_speaker_inputs(self, sids: Optional[torch.Tensor], spembs: Optional[torch.Tensor]) -> None:
         """Refuse speaker inputs the model does not take: they would be ignored without a word."""
         check_speaker_inputs(self.spks, self.spk_embed_dim, sids=None if sids is None else (),
-                             spembs_shape=None if spembs is None else (self.spk_embed_dim or 0,), required=False)
+                             spembs_shape=None if spembs is None else tuple(spembs.shape), required=False)
 
     def _adapt_old_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str) -> None:
         """Bring a state dict of an earlier version of the model up to date, in place."""
