@@ -104,8 +104,7 @@ def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_min
     # tts.sh lays a pretrained model out in exp/pretrained/<its name>: one name per system, so that
     # two adaptations of one model side by side do not share (and race for) that folder.
     link = recipe.dir / f"{pretrained.stem}_for_{tag}{pretrained.suffix}"
-    if not link.is_symlink():
-        link.symlink_to(pretrained)
+    race._link(pretrained, link)
     common = ["--pretrained_model", str(link), "--tag", tag, "--vae_config", str(race.CONF / "train_wavegan_vae_istft.yaml"),
               "--train_config", str(race.CONF / "train_glow_wavegan.yaml"),
               "--finetune_prior_configs", f"{FINETUNE} {budget_file}"]
@@ -257,7 +256,7 @@ def main(argv=None):
     parser.add_argument("--decoder_share", type=float, default=0.5,
                         help="adapted_decoder: the share of the budget spent fine-tuning the decoder (stage 7a)")
     parser.add_argument("--cores", default="0,1")
-    parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks/work/adaptation")
+    parser.add_argument("--work_dir", type=Path, default=race.WORK_DIR.with_name("adaptation"))
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument("--report_name", default="adaptation", help="<out_dir>/<report_name>.{md,json}")
     args = parser.parse_args(argv)

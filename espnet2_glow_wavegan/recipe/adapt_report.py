@@ -87,7 +87,7 @@ def report_set(args, dset: str) -> list:
 
 def markdown(tables: dict, pretrained: dict) -> str:
     lines = ["# Adaptation to a new voice: before and after", "",
-             f"Pretrained model: `{pretrained['pretrained_model']}` (WaveGAN: {pretrained['wavegan']}).",
+             f"Pretrained model: `{Path(pretrained['pretrained_model']).name}` (WaveGAN: {pretrained['wavegan']}).",
              "WER/CER by the offline Whisper of stage 9; speaker similarity: cosine of resemblyzer embeddings "
              "to the mean of the new voice's other recordings (leave-one-out). The recordings' row is the floor.", ""]
     for dset, rows in tables.items():

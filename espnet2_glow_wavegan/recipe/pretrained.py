@@ -89,6 +89,11 @@ def wavegan_source(config: dict, config_dir: Path) -> Path:
     return None
 
 
+def named(path: Path) -> str:
+    """``<experiment>/<file>`` of a file in an experiment folder."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def wavegan_experiment(tts_config: dict, tts_state: dict, tts_config_dir: Path, vae_config: Path, out: Path) -> str:
     """Write out/config.yaml and out/model.pth, the pretrained WaveGAN as a wavegan_vae experiment; says
     where its training settings and discriminator came from."""
@@ -121,12 +126,14 @@ def wavegan_experiment(tts_config: dict, tts_state: dict, tts_config_dir: Path, 
     if missing:
         raise DataError(f"the pretrained model has no WaveGAN weights for {missing[:3]}")
     state.update(generator)
-    origin = f"settings from {base_file}"
+    # Named by experiment and file, not by this machine's folders: the text reaches RESULTS_adapt.md,
+    # which the packed model carries.
+    origin = f"settings from {named(base_file)}"
     if trained:
         kept = {k: v for k, v in torch.load(trained, map_location="cpu", weights_only=True).items()
                 if k.startswith("tts.discriminator.") and k in state and state[k].shape == v.shape}
         state.update(kept)
-        origin += f", discriminator from {trained}" if kept else ", discriminator untrained"
+        origin += f", discriminator from {named(trained)}" if kept else ", discriminator untrained"
     else:
         origin += ", discriminator untrained (a packed model holds none)"
     model.load_state_dict(state, strict=True)
