@@ -45,6 +45,12 @@ def read_table(path):
     return read(path)
 
 
+def shown_path(path):
+    """Relative to the project; a path outside it (a worktree's race) from its benchmarks/work folder on."""
+    shown = os.path.relpath(path.resolve(), ROOT)
+    return shown[shown.index("benchmarks/work/"):] if shown.startswith("..") and "benchmarks/work/" in shown else shown
+
+
 def synthesize_onnx(onnx_dir, texts, out_dir, precision, seed_offset, threads):
     from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
 
@@ -168,7 +174,7 @@ def main():
         v["deviation"] = deviation(args, variant)
         v["paired"] = {key: paired(args.work / variant / "scores", args.work / "float32" / "scores", key)
                        for key in ("cer", "dnsmos_ovrl", "dnsmos_p808")}
-    results["setup"] = dict(exp=os.path.relpath(args.exp, ROOT), data=os.path.relpath(args.data, ROOT),
+    results["setup"] = dict(exp=shown_path(args.exp), data=shown_path(args.data),
                             sentences=len(read_table(args.data / "text")), threads=args.threads,
                             machine=f"{platform.platform()}, {os.cpu_count()} cores",
                             onnxruntime=__import__("onnxruntime").__version__)
