@@ -65,6 +65,8 @@ WORK_DIR = ROOT / "benchmarks" / "work" / "quality_race"  # gitignored; a voice 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import race_corpus  # noqa: E402
 
+from espnet2_glow_wavegan.recipe.timed_training import average_last_epochs  # noqa: E402
+
 # Each system: the recipe config of each training ("wavegan": stage 7a, "tts": the TTS model),
 # and the share of the race budget it gets (1 = the full budget).
 SYSTEMS = {
@@ -95,11 +97,10 @@ _TEXT_ENCODER = {"text_encoder_conf.attention_dim": 128, "text_encoder_conf.line
 _PRIOR = {**_TEXT_ENCODER, "duration_predictor_conf.n_chans": 128, "flow_conf.blocks": 8,
           "flow_conf.hidden_channels": 128}
 # Training: small batches (one core), epochs of about a minute (what a budget stop can lose), the
-# last AVERAGED epochs kept (see average_last_epochs), no data-loader workers and no attention plots
+# last 3 epochs kept (see average_last_epochs), no data-loader workers and no attention plots
 # (they would run on the same core).
 # Every epoch is kept (the best criterion is the step count): the learning curves average the last
-# AVERAGED epochs up to each of their marks, as the final model does at the end of the budget.
-AVERAGED = 3
+# 3 epochs up to each of their marks, as the final model does at the end of the budget.
 _TRAINING = {"batch_bins": 400000, "num_workers": 0, "num_att_plot": 0, "log_interval": 20, "max_epoch": 100000,
              "keep_nbest_models": 100000}
 RACE_SIZE = {
@@ -269,48 +270,6 @@ def train_to_budget(recipe, system, args, seconds, core, log, exp_dir):
         record.update(averaged_epochs=epochs,
                       trained_seconds=(exp_dir / f"{epochs[-1]}epoch.pth").stat().st_mtime - started)
     return record
-
-
-def average_last_epochs(exp_dir, count=AVERAGED, until=None, name="train.total_count.ave.pth"):
-    """ESPnet's end of training for a run the budget stopped: ``train.total_count.ave.pth``.
-
-    ESPnet averages the checkpoints of the best epochs by ``train.total_count`` (the latest
-    ones) when max_epoch is reached; a run stopped by the budget never gets there. This is the
-    same average of the last ``count`` whole epochs (float tensors averaged, the others taken
-    from the last epoch), under the same names, so that stages 7b-8 read the recipe's default
-    model. A single checkpoint of a GAN in its first thousand steps is noisy: in the tuning,
-    two checkpoints of one WaveGAN run 8 minutes apart copy-synthesised at MCD 13.3 and 10.5.
-    ``until`` (a time stamp): only the epochs written by then, averaged into ``name`` (a point of
-    a learning curve).
-    """
-    import torch
-
-    epochs = []
-    for path in sorted(exp_dir.glob("*epoch.pth"), key=lambda p: -int(p.name[: -len("epoch.pth")])):
-        if until is not None and path.stat().st_mtime > until:
-            continue
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # cut short by the stop
-            continue
-        epochs.append((int(path.name[: -len("epoch.pth")]), state))
-        if len(epochs) == count:
-            break
-    if not epochs:
-        raise RuntimeError(f"{exp_dir}: no epoch finished within the budget; raise the budget")
-    numbers, states = zip(*reversed(epochs))
-    average = {k: sum(s[k] for s in states) / len(states) if states[-1][k].is_floating_point() else states[-1][k]
-               for k in states[-1]}
-    if name != "train.total_count.ave.pth":
-        torch.save(average, exp_dir / name)
-        return list(numbers)
-    target = f"train.total_count.ave_{len(states)}best.pth"
-    torch.save(average, exp_dir / target)
-    link = exp_dir / name
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(target)
-    return list(numbers)
 
 
 def curve_marks(minutes, start, end):

@@ -29,25 +29,6 @@ def test_the_race_corpus_is_new_distinct_and_the_same_every_time():
     assert all(s[0].isupper() and s[-1] in ".?" for s in sentences)
 
 
-def test_a_budget_stop_averages_the_last_whole_epochs(tmp_path):
-    """A run the budget stopped: its last three readable epochs are averaged (a checkpoint cut short is skipped),
-    integer tensors come from the newest, and ESPnet's model name points at the average."""
-    import torch
-
-    for epoch in range(1, 6):
-        torch.save({"w": torch.full((2,), float(epoch)), "steps": torch.tensor(epoch)}, tmp_path / f"{epoch}epoch.pth")
-    (tmp_path / "6epoch.pth").write_bytes(b"cut short")
-    assert quality_race.average_last_epochs(tmp_path) == [3, 4, 5]
-    average = torch.load(tmp_path / "train.total_count.ave.pth", weights_only=True)
-    assert torch.equal(average["w"], torch.full((2,), 4.0)) and average["steps"].item() == 5
-    assert (tmp_path / "train.total_count.ave.pth").readlink().name == "train.total_count.ave_3best.pth"
-    empty = tmp_path / "none"
-    empty.mkdir()
-    (empty / "1epoch.pth").write_bytes(b"cut short")
-    with pytest.raises(RuntimeError, match="no epoch finished within the budget"):
-        quality_race.average_last_epochs(empty)
-
-
 def test_learning_curve_points_average_the_epochs_written_by_each_mark(tmp_path):
     """A point at minute m of a system's budget: the last 3 epochs written by then (the training having begun at
     ``offset`` of the budget), averaged under its own name; the final model is left alone."""

@@ -421,6 +421,42 @@ def test_adapted_packed_model_synthesises_in_a_fresh_process_and_exports(adapted
     assert fs == 22050 and len(wav) > 0 and np.isfinite(wav).all()
 
 
+def test_the_scratch_baseline_trains_the_recipe_configs_for_the_adaptations_time(adapted_recipe, tmp_path):
+    """--scratch_baseline true (stage 7d): the recipe's own configs, from scratch (no pretrained weights), on the
+    new voice's data, for the wall time recorded for the adaptation; RESULTS_adapt.md scores it beside."""
+    import json
+
+    import yaml
+
+    _, adapted, _ = adapted_recipe
+    root = tmp_path / "copy"
+    shutil.copytree(adapted.parents[2], root, symlinks=True)
+    new = root / "egs2/ljspeech/tts1"
+    (new / ADAPTED / "wall_seconds").write_text("300\n")  # as if the prior's fine-tuning had taken 5 minutes
+    latents = new / "dump/latents/pretrained_tts_glow_wavegan_tiny_train.total_count.ave"
+    extraction = sum(int((latents / d / "wall_seconds").read_text()) for d in ("tr_no_dev", "dev"))
+    proc = _adapt(new, "--pretrained_model", str(adapted_recipe[0] / PACKED), "--stage", "7", "--stop_stage", "9",
+                  "--scratch_baseline", "true")
+    assert "Stage 7d" in proc.stderr
+    assert int((new / ADAPTED / "adaptation_seconds").read_text()) == 300 + extraction
+    scratch, scratch_wavegan = new / f"{ADAPTED}_scratch", new / f"{ADAPTED}_scratch_wavegan"
+    config = yaml.safe_load((scratch / "config.yaml").read_text())
+    # the WaveGAN it trained itself, and no pretrained prior
+    assert config["init_param"] == [f"{scratch_wavegan.relative_to(new)}/train.total_count.ave.pth"
+                                    ":tts.generator:tts.generator.wavegan"]
+    assert config["optim_conf"]["lr"] == 2.0e-3  # the recipe's config, not conf/finetune's
+    assert config["token_list"] == yaml.safe_load((new / ADAPTED / "config.yaml").read_text())["token_list"]
+    for exp in (scratch, scratch_wavegan):  # the tiny configs end by themselves within the budget
+        record = json.loads((exp / "timed_training.json").read_text())
+        assert not record["stopped_at_deadline"] and record["seconds"] < record["budget_seconds"], record
+    assert int((scratch / "scratch_seconds").read_text()) <= 300 + extraction
+    report = json.loads((new / ADAPTED / "RESULTS_adapt.json").read_text())
+    assert report["adaptation_seconds"] == 300 + extraction
+    row = report["sets"]["eval1"]["TTS, from scratch (same data and time)"]
+    assert row["num_utts"] == 3 and row["wer"] is not None
+    assert "| TTS, from scratch (same data and time) |" in (new / ADAPTED / "RESULTS_adapt.md").read_text()
+
+
 def test_adapting_the_decoder_freezes_the_encoder(lj_recipe, tmp_path):
     """--adapt_decoder true from the experiment dir: the decoder is fine-tuned, the encoder stays bit-identical,
     and the trained discriminator is found through the prior's init_param and kept."""

@@ -2,7 +2,8 @@
 
     python -m espnet2_glow_wavegan.recipe.adapt_report --pretrained_dir exp/pretrained/<name> \\
         --tts_exp exp/tts_<tag> --inference_tag decode_train.total_count.ave --test_sets eval1 \\
-        [--adapted_wavegan exp/tts_<tag>_decoder] [--inference_config conf/decode.yaml] -- <stage 9 scoring options>
+        [--adapted_wavegan exp/tts_<tag>_decoder] [--scratch_exp exp/tts_<tag>_scratch] \\
+        [--inference_config conf/decode.yaml] -- <stage 9 scoring options>
 
 For each test set of the new voice, scored as stage 9 scores (WER/CER beside the recordings' own,
 speaker similarity to the new voice's recordings, MCD, log-F0, DNSMOS with ``--dnsmos true``):
@@ -11,7 +12,9 @@ speaker similarity to the new voice's recordings, MCD, log-F0, DNSMOS with ``--d
 - copy synthesis through the pretrained WaveGAN: how well the kept WaveGAN reconstructs the new
   voice, which says whether ``--adapt_decoder true`` is needed; through the adapted one too;
 - the pretrained model's TTS of the new voice's sentences (before), and the adapted model's
-  (after, stage 8's decode dir, already scored by stage 9).
+  (after, stage 8's decode dir, already scored by stage 9);
+- with ``--scratch_exp`` (``tts.sh --scratch_baseline true``), the recipe's own configs trained from
+  scratch on the same data for the same wall time (stage 7d).
 
 Everything it writes is under ``<tts_exp>/adapt_report/<set>/`` and ``<tts_exp>/RESULTS_adapt.{md,json}``.
 """
@@ -48,11 +51,12 @@ def copy_synthesis(wavegan_dir: Path, model: str, ref_dir: Path, out: Path) -> P
     return out / "wav/wav.scp"
 
 
-def pretrained_tts(pretrained_dir: Path, ref_dir: Path, out: Path, inference_config) -> Path:
-    """The pretrained model reads the new voice's sentences, as stage 8 decodes."""
+def tts(model_file: Path, train_config: Path, ref_dir: Path, out: Path, inference_config) -> Path:
+    """A model that is not stage 8's (the pretrained one, the scratch baseline) reads the new voice's sentences,
+    as stage 8 decodes."""
     python_module("espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0",
                   "--data_path_and_name_and_type", f"{ref_dir / 'text'},text,text",
-                  "--model_file", pretrained_dir / "tts/model.pth", "--train_config", pretrained_dir / "tts/config.yaml",
+                  "--model_file", model_file, "--train_config", train_config,
                   "--output_dir", out, *(["--config", inference_config] if inference_config else []))
     wavs = {p.stem: str(p.resolve()) for p in sorted((out / "wav").glob("*.wav"))}
     write_table(out / "wav/wav.scp", wavs)
@@ -78,18 +82,43 @@ def report_set(args, dset: str) -> list:
         gen = copy_synthesis(args.adapted_wavegan, args.adapted_wavegan_model, ref_dir, work / "copy_synthesis_adapted")
         rows.append(("copy synthesis, adapted WaveGAN", score(ref_dir, gen, work / "copy_synthesis_adapted/scores",
                                                               args.score_options)))
-    gen = pretrained_tts(args.pretrained_dir, ref_dir, work / "tts_pretrained", args.inference_config)
+    gen = tts(args.pretrained_dir / "tts/model.pth", args.pretrained_dir / "tts/config.yaml", ref_dir,
+              work / "tts_pretrained", args.inference_config)
     rows.append(("TTS, pretrained model (before)", score(ref_dir, gen, work / "tts_pretrained/scores", args.score_options)))
     rows.append(("TTS, adapted model (after)", score(ref_dir, after / "wav/wav.scp", work / "tts_adapted/scores",
                                                      args.score_options)))
+    if args.scratch_exp:
+        gen = tts(args.scratch_exp / args.scratch_model, args.scratch_exp / "config.yaml", ref_dir,
+                  work / "tts_scratch", args.inference_config)
+        rows.append((SCRATCH, score(ref_dir, gen, work / "tts_scratch/scores", args.score_options)))
     return rows
 
 
-def markdown(tables: dict, pretrained: dict) -> str:
+SCRATCH = "TTS, from scratch (same data and time)"
+
+
+def wall_times(args) -> dict:
+    """Stage 7's wall time: the adaptation's and, with a scratch baseline, what that used of the same budget."""
+    def seconds(path):
+        return int(path.read_text()) if path.is_file() else None
+
+    times = dict(adaptation_seconds=seconds(args.tts_exp / "adaptation_seconds")
+                 or seconds(args.tts_exp / "wall_seconds"))
+    if args.scratch_exp:
+        times["scratch_seconds"] = seconds(args.scratch_exp / "scratch_seconds")
+    return times
+
+
+def markdown(tables: dict, pretrained: dict, times: dict) -> str:
     lines = ["# Adaptation to a new voice: before and after", "",
              f"Pretrained model: `{Path(pretrained['pretrained_model']).name}` (WaveGAN: {pretrained['wavegan']}).",
              "WER/CER by the offline Whisper of stage 9; speaker similarity: cosine of resemblyzer embeddings "
-             "to the mean of the new voice's other recordings (leave-one-out). The recordings' row is the floor.", ""]
+             "to the mean of the new voice's other recordings (leave-one-out). The recordings' row is the floor."]
+    if times.get("adaptation_seconds") is not None:
+        lines.append(f"Stage 7 adapted in {times['adaptation_seconds']} s of wall time"
+                     + (f"; from scratch, the recipe's own configs used {times['scratch_seconds']} s of the same "
+                        "budget (WaveGAN, its latents, prior)." if times.get("scratch_seconds") is not None else "."))
+    lines.append("")
     for dset, rows in tables.items():
         lines += [f"## {dset} ({rows[0][1].get('num_utts', '?')} utterances)", "",
                   "| | " + " | ".join(label for _, label, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
@@ -117,6 +146,8 @@ def main(argv=None):
     parser.add_argument("--adapted_wavegan", type=Path, help="experiment dir of the --adapt_decoder WaveGAN")
     parser.add_argument("--adapted_wavegan_model", default="train.total_count.ave.pth")
     parser.add_argument("--inference_config", type=Path)
+    parser.add_argument("--scratch_exp", type=Path, help="the --scratch_baseline prior's experiment dir (stage 7d)")
+    parser.add_argument("--scratch_model", default="train.total_count.ave.pth")
     args = parser.parse_args(argv)
     args.score_options = score_options
     try:
@@ -124,9 +155,10 @@ def main(argv=None):
     except DataError as e:
         die(str(e))
     pretrained = json.loads((args.pretrained_dir / "source.json").read_text())
-    (args.tts_exp / "RESULTS_adapt.md").write_text(markdown(tables, pretrained), encoding="utf-8")
+    times = wall_times(args)
+    (args.tts_exp / "RESULTS_adapt.md").write_text(markdown(tables, pretrained, times), encoding="utf-8")
     (args.tts_exp / "RESULTS_adapt.json").write_text(json.dumps(
-        dict(pretrained=pretrained, sets={d: dict(rows) for d, rows in tables.items()}), indent=2) + "\n")
+        dict(pretrained=pretrained, **times, sets={d: dict(rows) for d, rows in tables.items()}), indent=2) + "\n")
     print(f"{args.tts_exp / 'RESULTS_adapt.md'}: before and after on {', '.join(args.test_sets)}")
 
 

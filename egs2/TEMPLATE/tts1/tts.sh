@@ -104,6 +104,9 @@ pretrained_model=""    # a packed zip (stage 10's) or a glow_wavegan experiment 
 adapt_decoder=false    # true: fine-tune the WaveGAN's decoder and discriminator on the new audio, encoder frozen
 finetune_prior_configs=conf/finetune/glow_wavegan.yaml        # applied in order on the pretrained prior's config
 finetune_decoder_configs=conf/finetune/wavegan_decoder.yaml   # ... on the pretrained WaveGAN's config
+scratch_baseline=false # true: stage 7d trains the recipe's own --vae_config/--train_config from scratch on the
+                       # same data for the wall time stage 7 took to adapt; RESULTS_adapt.md scores it beside
+scratch_wavegan_share=0.6  # of that time for the scratch WaveGAN: the split the 100-minute race trained with
 
 # Decoding
 inference_config=""
@@ -158,6 +161,8 @@ run_args=$(printf '%q ' "$0" "$@")
 [ "${feats_type}" = raw ] || die "--feats_type ${feats_type}: this driver handles raw waveforms only"
 [ -n "${srctexts}" ] || srctexts="data/${train_set}/text"
 
+! "${scratch_baseline}" || [ -n "${pretrained_model}" ] \
+    || die "--scratch_baseline true: a baseline for an adaptation; give --pretrained_model too"
 # Adaptation: the pretrained model's front end, token list, WaveGAN and fine-tuning configs
 # replace the recipe's (recipe/pretrained.py lays them out in ${pretrained_dir}).
 if [ -n "${pretrained_model}" ]; then
@@ -166,6 +171,8 @@ if [ -n "${pretrained_model}" ]; then
             "adapt to one speaker's recordings"
     fi
     [ -n "${vae_config}" ] || die "--pretrained_model needs --vae_config (the WaveGAN training settings to fall back on)"
+    scratch_vae_config=${vae_config} scratch_train_config=${train_config}  # the recipe's own, for --scratch_baseline
+    ! "${scratch_baseline}" || [ -n "${train_config}" ] || die "--scratch_baseline true needs the recipe's --train_config"
     pretrained_dir=${expdir}/pretrained/$(basename "${pretrained_model%/}" .zip)
     _decoder=""
     if "${adapt_decoder}"; then _decoder="--decoder_finetune ${finetune_decoder_configs}"; fi
@@ -429,6 +436,17 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     fi
 fi
 
+# What a training or an extraction cost in wall time, summed over the runs that resumed it
+# (--pretrained_model: the adaptation's cost, which the scratch baseline gets).
+add_seconds() {  # add_seconds DIR STARTED
+    echo $(( $(cat "$1/wall_seconds" 2>/dev/null || echo 0) + SECONDS - $2 )) > "$1/wall_seconds"
+}
+seconds_of() {  # seconds_of DIR ...: their wall_seconds summed (a dir without one counts 0)
+    local total=0 d
+    for d in "$@"; do total=$(( total + $(cat "${d}/wall_seconds" 2>/dev/null || echo 0) )); done
+    echo "${total}"
+}
+
 train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
     local config=$1 exp_dir=$2 extra=$3 latents=${4:-}
     if is_done "${exp_dir}"; then
@@ -437,6 +455,12 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
     fi
     need "${config}" "${token_list}" "${tts_stats_dir}/.done"
     exp_lock "${exp_dir}"
+    local started=${SECONDS} timed=""
+    # --scratch_baseline: a training with a wall-clock budget (train_seconds) is stopped there and
+    # its last epochs averaged, as ESPnet ends a training at max_epoch.
+    if [ -n "${train_seconds:-}" ]; then
+        timed="${python} -m espnet2_glow_wavegan.recipe.timed_training --seconds ${train_seconds} --exp_dir ${exp_dir} --"
+    fi
     local shapes="--train_shape_file ${tts_stats_dir}/train/text_shape.${token_type}"
     shapes+=" --valid_shape_file ${tts_stats_dir}/valid/text_shape.${token_type}"
     if [ -n "${latents}" ]; then
@@ -459,7 +483,7 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
     # (stage 7c's --tts_conf wavegan_params=...) contain brackets.
     set -f
     # shellcheck disable=SC2046,SC2086
-    ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${exp_dir}")" \
+    ${timed} ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${exp_dir}")" \
         --log "${exp_dir}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
         --init_file_prefix "${exp_dir}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m "espnet2.bin.${tts_task}_train" --config "${config}" ${frontend_opts} \
@@ -467,6 +491,7 @@ train_model() {  # train_model CONFIG EXP_DIR EXTRA_ARGS [LATENT_DIR]
             --resume true --output_dir "${exp_dir}" ${extra} \
         || die "training failed: see ${exp_dir}/train.log (rerun the same command to resume)"
     set +f
+    add_seconds "${exp_dir}" "${started}"
     mark_done "${exp_dir}"
     exp_unlock "${exp_dir}"
 }
@@ -487,6 +512,7 @@ extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, s
     fi
     need "${data_feats}/${dset}/wav.scp" "${vae_exp}/config.yaml"
     rm -rf "${dir}"
+    local started=${SECONDS}
     mkdir -p "${dir}/split"
     local n=$(( $(wc -l < "${data_feats}/${dset}/wav.scp") < nj ? $(wc -l < "${data_feats}/${dset}/wav.scp") : nj ))
     local cmd=${train_cmd} device=cpu threads=$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))
@@ -503,8 +529,62 @@ extract_latents() {  # extract_latents DSET: the WaveGAN posterior of one set, s
         || die "Stage 7b failed for ${dset}: see ${dir}/logs/extract.*.log"
     ${python} -m espnet2_glow_wavegan.recipe.extract_latents finalize --out_dir "${dir}" \
         --wav_scp "${data_feats}/${dset}/wav.scp" --train_config "${vae_exp}/config.yaml" --model_file "${vae_model}"
+    add_seconds "${dir}" "${started}"
     mark_done "${dir}"
 }
+
+# Stage 7c's --init_param and WaveGAN settings. The prior starts from the trained WaveGAN, built
+# from that experiment's own settings (the glow config does not repeat them); the joint phase also
+# from its discriminator. One --init_param with every source: ESPnet's option takes a list
+# (nargs "*"), and a second --init_param would replace the first.
+prior_init_args() {  # prior_init_args VAE_EXP VAE_MODEL TRAIN_CONFIG [PRIOR_MODEL]
+    local init="$2:tts.generator:tts.generator.wavegan" flag="" settings
+    if [ "$(tts_conf_value "$3" training_phase prior)" = joint ]; then
+        init+=" $2:tts.discriminator:tts.discriminator" flag=--discriminator
+    fi
+    [ -z "${4:-}" ] || init+=" $4:tts.generator.prior:tts.generator.prior"
+    # shellcheck disable=SC2086
+    settings=$(${python} -m espnet2_glow_wavegan.recipe.vae_settings "$1/config.yaml" ${flag}) || return 1
+    echo "--init_param ${init} ${settings}"
+}
+
+# Stage 7d (--pretrained_model with --scratch_baseline true): the recipe's own configs trained from
+# scratch on the new voice's data, for the wall time the adaptation took (its WaveGAN, latents and
+# prior: what stage 7 spent), so RESULTS_adapt.md says what the pretrained model saved. Its
+# experiments: exp/tts_<tag>_scratch_wavegan and exp/tts_<tag>_scratch.
+scratch_baseline_stage() {
+    local adapted="${tts_exp}" budget
+    if "${adapt_decoder}"; then adapted+=" ${vae_exp}"; fi
+    # shellcheck disable=SC2086
+    budget=$(seconds_of ${adapted} "${latent_dir}/${train_set}" "${latent_dir}/${valid_set}")
+    [ "${budget}" -gt 0 ] || die "stage 7d: no wall time is recorded for the adaptation (${tts_exp}/wall_seconds);" \
+        "it was trained before --scratch_baseline existed: delete ${tts_exp} and rerun stage 7"
+    echo "${budget}" > "${tts_exp}/adaptation_seconds"
+    vae_tag=${tag}_scratch_wavegan vae_exp=${expdir}/tts_${tag}_scratch_wavegan
+    vae_model=${vae_exp}/train.total_count.ave.pth latent_dir=${dumpdir}/latents/${tag}_scratch_wavegan
+    log "Stage 7d: from scratch for the adaptation's ${budget} s: ${scratch_vae_config} -> ${vae_exp}," \
+        "${scratch_train_config} -> ${scratch_exp}"
+    train_seconds=$(awk -v b="${budget}" -v s="${scratch_wavegan_share}" 'BEGIN {printf "%d", b * s}') \
+        train_model "${scratch_vae_config}" "${vae_exp}" ""
+    if [ "$(tts_conf_value "${scratch_train_config}" speech_input waveform)" = posterior_stats ]; then
+        exp_lock "${latent_dir}"
+        extract_latents "${train_set}"
+        extract_latents "${valid_set}"
+        exp_unlock "${latent_dir}"
+    else
+        latent_dir=""
+    fi
+    local init_args left
+    init_args=$(prior_init_args "${vae_exp}" "${vae_model}" "${scratch_train_config}") \
+        || die "stage 7d: cannot read the WaveGAN settings of ${vae_exp}/config.yaml"
+    left=$(( budget - $(seconds_of "${vae_exp}" "${latent_dir}/${train_set}" "${latent_dir}/${valid_set}") ))
+    [ "${left}" -gt 0 ] || die "stage 7d: the scratch WaveGAN and its latents used all of the ${budget} s;" \
+        "lower --scratch_wavegan_share"
+    train_seconds=${left} train_model "${scratch_train_config}" "${scratch_exp}" "${init_args}" "${latent_dir}"
+    seconds_of "${vae_exp}" "${latent_dir}/${train_set}" "${latent_dir}/${valid_set}" "${scratch_exp}" \
+        > "${scratch_exp}/scratch_seconds"
+}
+scratch_exp=${expdir}/tts_${tag}_scratch
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     log "Stage 7: training"
@@ -518,20 +598,9 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         fi
         vae_model=${vae_exp}/${vae_init_model}
         need "${vae_model}" "${vae_exp}/config.yaml"
-        # The prior starts from the trained WaveGAN, built from that experiment's own settings
-        # (the glow config does not repeat them); the joint phase also from its discriminator.
-        # One --init_param with every source: ESPnet's option takes a list (nargs "*"), and a
-        # second --init_param would replace the first.
-        _init="${vae_model}:tts.generator:tts.generator.wavegan"
-        _vae_settings=""
-        if [ "$(tts_conf_value "${train_config}" training_phase prior)" = joint ]; then
-            _init+=" ${vae_model}:tts.discriminator:tts.discriminator"
-            _vae_settings=--discriminator
-        fi
         # Adaptation: the prior starts from the pretrained one (the WaveGAN from ${vae_model}).
-        [ -z "${pretrained_model}" ] || _init+=" ${pretrained_dir}/tts/model.pth:tts.generator.prior:tts.generator.prior"
-        # shellcheck disable=SC2086
-        init_args="--init_param ${_init} $(${python} -m espnet2_glow_wavegan.recipe.vae_settings "${vae_exp}/config.yaml" ${_vae_settings})" \
+        init_args=$(prior_init_args "${vae_exp}" "${vae_model}" "${train_config}" \
+            ${pretrained_model:+"${pretrained_dir}/tts/model.pth"}) \
             || die "stage 7c: cannot read the WaveGAN settings of ${vae_exp}/config.yaml"
         # Does the prior read the WaveGAN posterior stored by stage 7b, or the waveform?
         if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
@@ -555,6 +624,10 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
                 || die "stage 7c: ${tts_exp} and the WaveGAN latents do not match (see above)"
         fi
         train_model "${train_config}" "${tts_exp}" "${init_args} ${train_args}" "${latent_dir}"
+    fi
+    if [ -n "${pretrained_model}" ] && "${scratch_baseline}" && "${train_tts}"; then
+        # In a subshell: the scratch WaveGAN replaces the adapted one only there.
+        ( scratch_baseline_stage )
     fi
 fi
 else
@@ -653,6 +726,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         fi
         _adapted=""
         if "${adapt_decoder}"; then _adapted="--adapted_wavegan ${vae_exp} --adapted_wavegan_model ${vae_init_model}"; fi
+        if "${scratch_baseline}"; then _adapted+=" --scratch_exp ${scratch_exp}"; fi
         # shellcheck disable=SC2086
         ${python} -m espnet2_glow_wavegan.recipe.adapt_report --pretrained_dir "${pretrained_dir}" --tts_exp "${tts_exp}" \
             --inference_tag "${inference_tag}" --test_sets ${test_sets} --data_dir "${data_feats}" ${_adapted} \
