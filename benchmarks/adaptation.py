@@ -92,11 +92,12 @@ def similarity_to(wav_scp: Path, voices: dict) -> dict:
 
 
 def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_minutes: float, log_dir: Path,
-                   decoder_share: float = 0.0) -> dict:
+                   decoder_share: float = 0.0, prior_configs: tuple = (), decoder_configs: tuple = ()) -> dict:
     """Stages 7b-7c from the pretrained model for ``budget`` seconds, its curve, then stages 8-9 (RESULTS_adapt.md).
 
     ``decoder_share`` > 0: ``--adapt_decoder true``, the decoder's fine-tuning (7a) first, for that
-    share of the budget; then 7b-7c on the adapted decoder for the rest.
+    share of the budget; then 7b-7c on the adapted decoder for the rest. ``prior_configs`` /
+    ``decoder_configs``: more fine-tuning configs, applied after the recipe's (an experiment).
     """
     budget_file = recipe.dir / "conf/finetune_budget.yaml"
     budget_file.write_text(yaml.safe_dump(BUDGET_RUN))
@@ -107,7 +108,7 @@ def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_min
     race._link(pretrained, link)
     common = ["--pretrained_model", str(link), "--tag", tag, "--vae_config", str(race.CONF / "train_wavegan_vae_istft.yaml"),
               "--train_config", str(race.CONF / "train_glow_wavegan.yaml"),
-              "--finetune_prior_configs", f"{FINETUNE} {budget_file}"]
+              "--finetune_prior_configs", " ".join(map(str, (FINETUNE, budget_file, *prior_configs)))]
     log = log_dir / f"{tag}.log"
     exp = recipe.dir / "exp" / f"tts_{tag}"
     record = dict(system=tag)
@@ -115,7 +116,8 @@ def adapted_system(recipe, pretrained: Path, core: int, budget: float, curve_min
     if decoder_share:
         decoder_budget_file = recipe.dir / "conf/finetune_decoder_budget.yaml"
         decoder_budget_file.write_text(yaml.safe_dump(DECODER_BUDGET_RUN))
-        common += ["--adapt_decoder", "true", "--finetune_decoder_configs", f"{DECODER_FINETUNE} {decoder_budget_file}"]
+        common += ["--adapt_decoder", "true", "--finetune_decoder_configs",
+                   " ".join(map(str, (DECODER_FINETUNE, decoder_budget_file, *decoder_configs)))]
         decoder_exp = recipe.dir / "exp" / f"tts_{tag}_decoder"  # tts.sh's vae_tag: <tag>_decoder
         record["decoder"] = race.train_to_budget(recipe, tag, [*common, "--train_tts", "false"], budget * decoder_share,
                                                  core, log, decoder_exp)
@@ -184,9 +186,11 @@ def run_size(args, minutes: float, full_corpus: Path) -> dict:
     recordings = race.score_recordings(recipe, log_dir / "data.log")
     budget = args.budget_minutes * 60
     cores = [int(c) for c in args.cores.split(",")]
-    jobs = {"adapted": lambda core: adapted_system(recipe, args.pretrained, core, budget, args.curve_minutes, log_dir),
+    extra = dict(prior_configs=args.prior_config, decoder_configs=args.decoder_config)
+    jobs = {"adapted": lambda core: adapted_system(recipe, args.pretrained, core, budget, args.curve_minutes, log_dir,
+                                                   **extra),
             "adapted_decoder": lambda core: adapted_system(recipe, args.pretrained, core, budget, args.curve_minutes,
-                                                           log_dir, decoder_share=args.decoder_share),
+                                                           log_dir, decoder_share=args.decoder_share, **extra),
             "scratch": lambda core: scratch_system(recipe, core, budget, args.curve_minutes, log_dir)}
     systems = race.side_by_side({name: jobs[name] for name in args.systems.split(",")}, cores)
     voices = {"new": recipe.dir / "dump/raw" / race.TEST_SET / "wav.scp", "old": args.old_voice}
@@ -210,6 +214,10 @@ def report(results, setup, out_dir, report_name="adaptation"):
              f"New voice: {setup['voice']}. Pretrained: {setup['pretrained']}. Held out: {setup['held_out']} "
              "sentences (eval1). Similarity: mean cosine of resemblyzer embeddings to the mean embedding of the "
              "new voice's held-out recordings (new) and of the race corpus' held-out recordings (old).", ""]
+    for key, label in (("prior_config_settings", "prior"), ("decoder_config_settings", "decoder")):
+        if setup.get(key):
+            lines += [f"Experiment: the {label}'s fine-tuning also sets " + "; ".join(
+                ", ".join(f"`{k}: {v}`" for k, v in settings.items()) for settings in setup[key]) + ".", ""]
     for r in results:
         floor = r["recordings"]["scores"]
         lines += [f"## {r['minutes']:g} minutes of recordings ({r['sentences']} sentences)", "",
@@ -255,6 +263,10 @@ def main(argv=None):
                         help="of adapted (prior only), adapted_decoder (--adapt_decoder true) and scratch; one per core")
     parser.add_argument("--decoder_share", type=float, default=0.5,
                         help="adapted_decoder: the share of the budget spent fine-tuning the decoder (stage 7a)")
+    parser.add_argument("--prior_config", type=Path, nargs="*", default=(),
+                        help="fine-tuning configs applied after conf/finetune/glow_wavegan.yaml (an experiment)")
+    parser.add_argument("--decoder_config", type=Path, nargs="*", default=(),
+                        help="... after conf/finetune/wavegan_decoder.yaml (--adapt_decoder)")
     parser.add_argument("--cores", default="0,1")
     parser.add_argument("--work_dir", type=Path, default=race.WORK_DIR.with_name("adaptation"))
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
@@ -273,7 +285,9 @@ def main(argv=None):
     setup = dict(budget_minutes=args.budget_minutes, curve_minutes=args.curve_minutes, held_out=args.held_out,
                  systems=args.systems, decoder_share=args.decoder_share,
                  voice=f"{args.voice} (benchmarks/race_corpus.py, seed {args.seed})",
-                 pretrained=args.pretrained.name)  # the experiment's name: its folder is this machine's
+                 pretrained=args.pretrained.name,  # the experiment's name: its folder is this machine's
+                 **{f"{k}_settings": [yaml.safe_load(p.read_text()) for p in getattr(args, k)]
+                    for k in ("prior_config", "decoder_config") if getattr(args, k)})
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(report(results, setup, args.out_dir, args.report_name))
 

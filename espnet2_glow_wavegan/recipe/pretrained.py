@@ -70,11 +70,18 @@ def unpack_pretrained(source: Path, out: Path, model_name: str) -> tuple:
     raise DataError(f"--pretrained_model {source}: no such file or directory")
 
 
+def merged(base: dict, settings: dict) -> dict:
+    """``settings`` on top of ``base``, section by section: a mapping (``tts_conf``, ``optim_conf``) keeps the keys
+    ``settings`` does not name, so a fine-tuning file can change one model setting without repeating the others."""
+    out = dict(base)
+    for key, value in settings.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def finetune_config(pretrained: dict, finetune: dict) -> dict:
     """The pretrained training config without its run-specific keys, ``finetune``'s keys on top."""
-    config = {k: v for k, v in pretrained.items() if k not in RUN_SPECIFIC}
-    config.update(finetune)
-    return config
+    return merged({k: v for k, v in pretrained.items() if k not in RUN_SPECIFIC}, finetune)
 
 
 def wavegan_source(config: dict, config_dir: Path) -> Path:
@@ -150,7 +157,7 @@ def write_finetune_configs(out: Path, prior_files: list, decoder_files: list) ->
         for finetune in files:
             if not finetune.is_file():
                 raise DataError(f"{finetune}: missing fine-tuning config")
-            settings.update(yaml.safe_load(finetune.read_text(encoding="utf-8")) or {})
+            settings = merged(settings, yaml.safe_load(finetune.read_text(encoding="utf-8")) or {})
         if files:
             base = yaml.safe_load(bases[what].read_text(encoding="utf-8"))
             (out / name).write_text(f"# The pretrained {what}'s training config with the settings of "
