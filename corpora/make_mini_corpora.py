@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the bundled mini corpora with espeak-ng (and sox for 44.1 kHz).
 
-Three tiny corpora laid out exactly like the real datasets, so that the recipes'
+Four tiny corpora laid out exactly like the real datasets, so that the recipes'
 ``local/data.sh`` and the tests run on them unchanged:
 
 * ``mini_ljspeech/LJSpeech-1.1``: ``metadata.csv`` (``ID|raw text|normalized text``)
@@ -12,6 +12,8 @@ Three tiny corpora laid out exactly like the real datasets, so that the recipes'
 * ``mini_new_voice/LJSpeech-1.1``: another voice (espeak-ng ``en-us+f3``) and other sentences
   in LJSpeech's layout: the new voice the adaptation tests adapt a mini_ljspeech model to
   (``LJSPEECH=corpora/mini_new_voice ./run.sh --mini true --pretrained_model ...``).
+* ``mini_aishell3_new_speaker``: a sixth Mandarin speaker (``cmn+m4``, SSB0016) in AISHELL-3's
+  layout, train and test: the new speaker id a mini_aishell3 model is adapted to.
 
 The sentences are written for this project. espeak-ng is deterministic for a
 given version, and sox runs without dither, so re-running the script rewrites
@@ -143,6 +145,10 @@ AISHELL_SPEAKERS = {
 }
 UTTS_PER_TRAIN_SPEAKER = 5
 UTTS_PER_TEST_SPEAKER = 3
+# mini_aishell3_new_speaker: one speaker unseen by a model trained on mini_aishell3, for adapting that
+# multi-speaker model to a new speaker id (its held-out sentences in test/).
+NEW_SPEAKER = ("SSB0016", "cmn+m4")
+NEW_SPEAKER_UTTS = {"train": 6, "test": 2}
 
 
 def espeak(text: str, voice: str, wav: Path, words_per_minute: int = 175) -> None:
@@ -173,16 +179,20 @@ def make_new_voice(root: Path) -> None:
     make_ljspeech_layout(root, NEW_VOICE, NEW_VOICE_VOICE, "050")
 
 
-def make_aishell3(root: Path) -> None:
+def make_aishell3(root: Path, speakers=None, sentences=MANDARIN) -> None:
+    """AISHELL-3's layout: ``speakers`` [(id, split, voice, utterances)], reading ``sentences`` in turn."""
+    speakers = speakers or [(spk, split, voice, UTTS_PER_TRAIN_SPEAKER if split == "train" else UTTS_PER_TEST_SPEAKER)
+                            for spk, (split, voice) in AISHELL_SPEAKERS.items()]
     contents = {"train": [], "test": []}
     sentence = 0
-    for spk, (split, voice) in AISHELL_SPEAKERS.items():
+    numbers = {}
+    for spk, split, voice, n_utts in speakers:
         spk_dir = root / split / "wav" / spk
         spk_dir.mkdir(parents=True)
-        n_utts = UTTS_PER_TRAIN_SPEAKER if split == "train" else UTTS_PER_TEST_SPEAKER
-        for n in range(1, n_utts + 1):
-            hanzi, pinyin = MANDARIN[sentence % len(MANDARIN)]
+        for _ in range(n_utts):
+            hanzi, pinyin = sentences[sentence % len(sentences)]
             sentence += 1
+            numbers[spk] = n = numbers.get(spk, 0) + 1  # a speaker's utterances are numbered across splits
             name = f"{spk}{n:04d}.wav"
             with tempfile.TemporaryDirectory() as tmp:
                 tmp_wav = Path(tmp) / "22k.wav"
@@ -201,7 +211,13 @@ def make_aishell3(root: Path) -> None:
         (root / split / "content.txt").write_text("".join(lines), encoding="utf-8")
 
 
-CORPORA = ("mini_ljspeech", "mini_aishell3", "mini_new_voice")
+def make_aishell3_new_speaker(root: Path) -> None:
+    """mini_aishell3_new_speaker: NEW_SPEAKER, train and test, the sentences from the last one backwards."""
+    spk, voice = NEW_SPEAKER
+    make_aishell3(root, [(spk, split, voice, n) for split, n in NEW_SPEAKER_UTTS.items()], MANDARIN[::-1])
+
+
+CORPORA = ("mini_ljspeech", "mini_aishell3", "mini_new_voice", "mini_aishell3_new_speaker")
 
 
 def main() -> int:
@@ -219,6 +235,7 @@ def main() -> int:
         make_ljspeech(staging / "mini_ljspeech")
         make_aishell3(staging / "mini_aishell3")
         make_new_voice(staging / "mini_new_voice")
+        make_aishell3_new_speaker(staging / "mini_aishell3_new_speaker")
         if args.check:
             mismatches = []
             for name in CORPORA:

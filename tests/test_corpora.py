@@ -61,9 +61,9 @@ def test_mini_new_voice_is_another_voice_saying_other_sentences_with_known_symbo
     assert median_f0(NEW_VOICE / "wavs" / f"{rows[0][0]}.wav") > 1.3 * median_f0(LJ / "wavs" / f"{old[0][0]}.wav")
 
 
-def _content(split):
+def _content(split, corpus=AISHELL):
     rows = {}
-    for line in (AISHELL / split / "content.txt").read_text(encoding="utf-8").splitlines():
+    for line in (corpus / split / "content.txt").read_text(encoding="utf-8").splitlines():
         name, transcript = line.split("\t")
         tokens = transcript.split()
         hanzi, pinyin = tokens[0::2], tokens[1::2]
@@ -88,4 +88,16 @@ def test_mini_aishell3_layout_rates_and_unseen_test_speaker():
 
 def test_total_size_is_small():
     total = sum(p.stat().st_size for p in CORPORA.rglob("*") if p.is_file())
-    assert total < 12 * 1024 * 1024
+    assert total < 14 * 1024 * 1024  # four corpora, 12.7 MB
+
+
+def test_mini_aishell3_new_speaker_is_one_unseen_speaker_with_known_phones():
+    new = CORPORA / "mini_aishell3_new_speaker"
+    old_phones = {p for split in ("train", "test") for _, pinyin in _content(split).values() for p in pinyin}
+    for split, count in (("train", 6), ("test", 2)):
+        rows = _content(split, new)
+        assert len(rows) == count and {name[:7] for name in rows} == {"SSB0016"}
+        assert {p for _, pinyin in rows.values() for p in pinyin} <= old_phones  # a mini_aishell3 model reads them
+        for name in rows:
+            info = sf.info(new / split / "wav" / "SSB0016" / name)
+            assert (info.samplerate, info.channels) == (44100, 1) and 0.5 < info.duration < 5.0

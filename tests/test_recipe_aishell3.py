@@ -115,3 +115,59 @@ def test_packed_multi_speaker_model_holds_the_unseen_test_speaker(aishell_recipe
 
 def test_aishell3_paper_ablation_writes_both_tables(aishell_recipe):
     check_paper_ablation(aishell_recipe[0], "test", "train_no_dev")
+
+
+# --- A multi-speaker model adapted to a new speaker id (tts.sh --pretrained_model, docs/adaptation.md) ---
+
+def test_a_multi_speaker_model_adapts_to_a_new_speaker_id_and_still_voices_its_speakers(aishell_recipe, python_run,
+                                                                                      tmp_path):
+    """The packed mini model adapted to mini_aishell3_new_speaker (SSB0016), prior only: the pretrained speakers
+    keep their ids and table rows (bit-identical), the new one gets the next id and a trained row, the WaveGAN is
+    kept, and the adapted zip voices an old speaker and the new one."""
+    import torch
+    import yaml
+
+    from conftest import CORPORA
+
+    recipe, _ = aishell_recipe
+    packed = recipe / EXP / "tts_glow_wavegan_istft_tiny_train.total_count.ave.zip"
+    new = recipe_copy(tmp_path / "r", "aishell3")
+    run(new, "--mini", "true", "--decoder", "istft", "--pretrained_model", str(packed), "--test_sets", "test",
+        "--local_data_opts", "--num_dev 2", env_extra={"AISHELL3": str(CORPORA / "mini_aishell3_new_speaker")})
+    old_ids, new_ids = dict(table(recipe / "dump/raw/spk2sid")), dict(table(new / "dump/raw/spk2sid"))
+    assert new_ids == dict(old_ids, SSB0016="5")
+    assert {sid for _, sid in table(new / "dump/raw/test/utt2sid")} == {"5"}
+    adapted = new / "exp/tts_glow_wavegan_istft_tiny_adapt"
+    assert yaml.safe_load((adapted / "config.yaml").read_text())["tts_conf"]["prior_params"]["spks"] == 6
+    before = torch.load(recipe / EXP / "train.total_count.ave.pth", weights_only=True)
+    after = torch.load(adapted / "train.total_count.ave.pth", weights_only=True)
+    table_key = "tts.generator.prior.speaker.global_emb.weight"
+    assert after[table_key].shape == (6, before[table_key].shape[1])
+    assert torch.equal(after[table_key][:5], before[table_key])  # no gradient reaches the pretrained speakers
+    start = before[table_key][1:].mean(dim=0)  # the new row's start: the trained speakers' mean
+    assert not torch.allclose(after[table_key][5], start)
+    wavegan = [k for k in before if k.startswith("tts.generator.wavegan.")]
+    assert wavegan and all(torch.equal(before[k], after[k]) for k in wavegan)
+    report = json.loads((adapted / "RESULTS_adapt.json").read_text())
+    assert "TTS, pretrained model (before)" in report["sets"]["test"]
+    # The adapted zip: every pretrained speaker's embedding and the new one's, and both kinds of voice.
+    zipped = adapted / "tts_glow_wavegan_istft_tiny_adapt_train.total_count.ave.zip"
+    with zipfile.ZipFile(zipped) as z:
+        with z.open(next(n for n in z.namelist() if n.endswith("spk_embeds.npz"))) as f:
+            speakers = set(np.load(f).files)
+    assert speakers == {"SSB0011", "SSB0012", "SSB0013", "SSB0014", "SSB0015", "SSB0016"}
+    script = textwrap.dedent(
+        f"""
+        import json, pathlib, numpy as np, torch
+        from espnet2.bin.tts_inference import Text2Speech
+        from espnet2.main_funcs.pack_funcs import unpack
+        t2s = Text2Speech.from_pretrained(**unpack("{zipped}", "{tmp_path / 'unpacked'}"))
+        means = np.load(next(pathlib.Path("{tmp_path / 'unpacked'}").rglob("spk_embeds.npz")))
+        wavs = [t2s("今天天气很好", sids=torch.tensor([sid]), spembs=torch.from_numpy(means[spk]),
+                    decode_conf={{"noise_scale": 0.0}})["wav"] for sid, spk in ((1, "SSB0011"), (5, "SSB0016"))]
+        print(json.dumps({{"spks": t2s.tts.spks, "finite": all(bool(torch.isfinite(w).all()) for w in wavs),
+                          "differ": wavs[0].shape != wavs[1].shape or not torch.allclose(wavs[0], wavs[1])}}))
+        """
+    )
+    out = json.loads(python_run(["-c", script]).stdout.strip().splitlines()[-1])
+    assert out == {"spks": 6, "finite": True, "differ": True}

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, write_table
+from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_table
 
 COLUMNS = [("wer", "WER", "{:.3f}"), ("cer", "CER", "{:.3f}"), ("spk_similarity", "speaker sim.", "{:.3f}"),
            ("mcd", "MCD [dB]", "{:.2f}"), ("log_f0_rmse", "log-F0 RMSE", "{:.3f}"),
@@ -51,11 +51,12 @@ def copy_synthesis(wavegan_dir: Path, model: str, ref_dir: Path, out: Path) -> P
     return out / "wav/wav.scp"
 
 
-def tts(model_file: Path, train_config: Path, ref_dir: Path, out: Path, inference_config) -> Path:
+def tts(model_file: Path, train_config: Path, ref_dir: Path, out: Path, inference_config, speakers=()) -> Path:
     """A model that is not stage 8's (the pretrained one, the scratch baseline) reads the new voice's sentences,
-    as stage 8 decodes."""
+    as stage 8 decodes; ``speakers``: its speaker inputs (``--data_path_and_name_and_type`` values)."""
     python_module("espnet2_glow_wavegan.bin.tts_inference", "--ngpu", "0",
                   "--data_path_and_name_and_type", f"{ref_dir / 'text'},text,text",
+                  *[arg for value in speakers for arg in ("--data_path_and_name_and_type", value)],
                   "--model_file", model_file, "--train_config", train_config,
                   "--output_dir", out, *(["--config", inference_config] if inference_config else []))
     wavs = {p.stem: str(p.resolve()) for p in sorted((out / "wav").glob("*.wav"))}
@@ -82,14 +83,28 @@ def report_set(args, dset: str) -> list:
         gen = copy_synthesis(args.adapted_wavegan, args.adapted_wavegan_model, ref_dir, work / "copy_synthesis_adapted")
         rows.append(("copy synthesis, adapted WaveGAN", score(ref_dir, gen, work / "copy_synthesis_adapted/scores",
                                                               args.score_options)))
+    # A multi-speaker model: the sentences' speaker embeddings, and for the pretrained model the ids it knows;
+    # a new speaker is voiced as its unseen speakers are, through <unk> (0) and the embedding.
+    embeddings = []
+    if args.spembs_dir:
+        scp = args.spembs_dir / ref_dir.relative_to(args.data_dir) / "spembs.scp"
+        if not scp.is_file():
+            raise DataError(f"{scp}: missing (stage 3 writes the speaker embeddings)")
+        embeddings = [f"{scp},spembs,kaldi_ark"]
+    before = list(embeddings)
+    if args.use_sid:
+        known = read_table(args.pretrained_dir / "spk2sid")
+        utt2sid = {u: known.get(spk, "0") for u, spk in read_table(ref_dir / "utt2spk").items()}
+        write_table(work / "tts_pretrained_utt2sid", utt2sid)
+        before.append(f"{work / 'tts_pretrained_utt2sid'},sids,text_int")
     gen = tts(args.pretrained_dir / "tts/model.pth", args.pretrained_dir / "tts/config.yaml", ref_dir,
-              work / "tts_pretrained", args.inference_config)
+              work / "tts_pretrained", args.inference_config, before)
     rows.append(("TTS, pretrained model (before)", score(ref_dir, gen, work / "tts_pretrained/scores", args.score_options)))
     rows.append(("TTS, adapted model (after)", score(ref_dir, after / "wav/wav.scp", work / "tts_adapted/scores",
                                                      args.score_options)))
     if args.scratch_exp:
         gen = tts(args.scratch_exp / args.scratch_model, args.scratch_exp / "config.yaml", ref_dir,
-                  work / "tts_scratch", args.inference_config)
+                  work / "tts_scratch", args.inference_config, embeddings)
         rows.append((SCRATCH, score(ref_dir, gen, work / "tts_scratch/scores", args.score_options)))
     return rows
 
@@ -148,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--inference_config", type=Path)
     parser.add_argument("--scratch_exp", type=Path, help="the --scratch_baseline prior's experiment dir (stage 7d)")
     parser.add_argument("--scratch_model", default="train.total_count.ave.pth")
+    parser.add_argument("--use_sid", type=lambda v: v.lower() == "true", default=False,
+                        help="a multi-speaker model with speaker ids (the pretrained one's spk2sid in --pretrained_dir)")
+    parser.add_argument("--spembs_dir", type=Path, help="with speaker embeddings: dump/<spk_embed_tag>")
     args = parser.parse_args(argv)
     args.score_options = score_options
     try:

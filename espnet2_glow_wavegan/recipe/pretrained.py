@@ -17,6 +17,9 @@ fine-tuned. ``prepare`` lays out what the recipe's stages read, in ``--out_dir``
   settings come from the WaveGAN experiment the pretrained prior was initialised from when its
   ``init_param`` still points at one (then its discriminator is kept too), else from
   ``--vae_config`` with an untrained discriminator (a packed model holds none);
+- ``spk2sid``, ``spk_embeds.npz`` and ``speakers.sh`` of a multi-speaker model (stage 3 extends its
+  spk2sid with the new speakers; ``grow_speakers`` then writes ``prior_init.pth``, its speaker table
+  grown by their rows, which stage 7c starts from);
 - ``finetune_prior.yaml`` (and ``finetune_decoder.yaml``): the pretrained training configs with
   the run-specific keys dropped and the fine-tuning settings of ``--prior_finetune``
   (``--decoder_finetune``; several files: each on top of the one before) on top, so the
@@ -148,6 +151,71 @@ def wavegan_experiment(tts_config: dict, tts_state: dict, tts_config_dir: Path, 
     return origin
 
 
+def speaker_settings(source: Path, out: Path, tts_config: dict) -> dict:
+    """A multi-speaker pretrained model's speakers: ``out/spk2sid`` and ``out/spk_embeds.npz`` (what stage 10 packed,
+    or, from an experiment dir, its recipe's dump/raw/spk2sid and the experiment's spk_embeds.npz) and
+    ``out/speakers.sh`` (``pretrained_spks``, ``pretrained_spk_embed_dim``: 0 for none), which stage 3 checks."""
+    conf = tts_config.get("tts_conf") or {}
+    prior, wavegan = conf.get("prior_params") or {}, conf.get("wavegan_params") or {}
+    spks, dim = int(prior.get("spks") or 0), int(prior.get("spk_embed_dim") or 0)
+    if wavegan.get("spks"):
+        raise DataError(f"--pretrained_model {source}: its WaveGAN decoder is conditioned on speaker ids; adapting it "
+                        "to a new id is not supported (a WaveGAN without a speaker table is kept as it is)")
+    found = {}
+    for name in ("spk2sid", "spk_embeds.npz"):
+        candidates = (sorted(out.rglob(name)) if source.is_file()
+                      else [source.parent.parent / "dump/raw" / name, source / name])
+        found[name] = next((c for c in candidates if c.is_file() and c.parent != out), None)
+        if found[name]:
+            shutil.copyfile(found[name], out / name)
+    if spks and not found["spk2sid"]:
+        raise DataError(f"--pretrained_model {source}: a model with a table of {spks} speaker ids but no spk2sid "
+                        "(stage 10 packs it; an experiment dir finds it in its recipe's dump/raw/spk2sid)")
+    (out / "speakers.sh").write_text(f"pretrained_spks={spks}\npretrained_spk_embed_dim={dim}\n")
+    return dict(spks=spks, spk_embed_dim=dim)
+
+
+SPEAKER_TABLE = "tts.generator.prior.speaker.global_emb.weight"
+
+
+def grow_speakers(out: Path, spk2sid_file: Path) -> None:
+    """``out/prior_init.pth``, what stage 7c starts the prior from: the pretrained model, its speaker-id table grown
+    to the ids of ``spk2sid_file`` (the pretrained ids kept, the new ones after them). A new speaker's row starts at
+    the mean of the pretrained speakers' rows (``<unk>``'s row never trained), and ``finetune_prior.yaml`` gets the
+    new table size. Without a speaker table, the pretrained model itself."""
+    import torch
+
+    target = out / "prior_init.pth"
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    state = torch.load(out / "tts/model.pth", map_location="cpu", weights_only=True)
+    if SPEAKER_TABLE not in state:
+        target.symlink_to("tts/model.pth")
+        return
+    if spk2sid_file is None:
+        raise DataError(f"{out}: the pretrained prior has a speaker-id table: give the new data's spk2sid (--use_sid true)")
+    from espnet2_glow_wavegan.recipe.kaldi_dir import read_table
+
+    table, old, new = state[SPEAKER_TABLE], read_table(out / "spk2sid"), read_table(spk2sid_file)
+    moved = sorted(spk for spk in old if spk in new and new[spk] != old[spk])
+    if moved:
+        raise DataError(f"{spk2sid_file}: the pretrained speakers {', '.join(moved[:5])} have other ids than in "
+                        f"{out / 'spk2sid'} (stage 3 extends the pretrained spk2sid; delete dump/raw/speakers to redo it)")
+    size = max(map(int, new.values())) + 1
+    trained = [int(sid) for spk, sid in old.items() if spk != "<unk>"]
+    rows = table[trained].mean(dim=0, keepdim=True).expand(size - table.size(0), -1)
+    state[SPEAKER_TABLE] = torch.cat([table, rows]) if size > table.size(0) else table
+    torch.save(state, target)
+    config_file = out / "finetune_prior.yaml"
+    header = "".join(line for line in config_file.read_text(encoding="utf-8").splitlines(keepends=True)
+                     if line.startswith("#"))
+    config = merged(yaml.safe_load(config_file.read_text(encoding="utf-8")),
+                    {"tts_conf": {"prior_params": {"spks": int(state[SPEAKER_TABLE].size(0))}}})
+    config_file.write_text(header + f"# speaker ids: {table.size(0)} pretrained + {size - table.size(0)} new "
+                           f"({spk2sid_file})\n" + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    print(f"{target}: speaker table {table.size(0)} -> {state[SPEAKER_TABLE].size(0)} ids")
+
+
 def write_finetune_configs(out: Path, prior_files: list, decoder_files: list) -> None:
     """out/finetune_prior.yaml and out/finetune_decoder.yaml: the pretrained configs with the fine-tuning files on top
     (written on every run: the files or their list may have changed since the pretrained model was laid out)."""
@@ -199,8 +267,9 @@ def prepare(args):
     front = {k: tts_config.get(k) or "none" for k in ("token_type", "cleaner", "g2p")}
     (out / "frontend.sh").write_text("".join(f"{k}={v}\n" for k, v in front.items()))
     origin = wavegan_experiment(tts_config, tts_state, config_file.parent, args.vae_config, out / "wavegan")
+    speakers = speaker_settings(source, out, tts_config)
     write_finetune_configs(out, args.prior_finetune, args.decoder_finetune)
-    record.write_text(json.dumps(dict(stamp, wavegan=origin, frontend=front), indent=2) + "\n")
+    record.write_text(json.dumps(dict(stamp, wavegan=origin, frontend=front, speakers=speakers), indent=2) + "\n")
     (out / ".done").touch()
     print(f"{out}: prepared from {source}: front end {front}, WaveGAN {origin}")
 
@@ -216,9 +285,15 @@ def main(argv=None):
     p.add_argument("--model_name", default="train.total_count.ave.pth", help="model file of an experiment dir")
     p.add_argument("--prior_finetune", type=Path, nargs="*", default=[])
     p.add_argument("--decoder_finetune", type=Path, nargs="*", default=[])
+    g = sub.add_parser("grow_speakers", help="stage 7: the prior's start, its speaker table grown to the new spk2sid")
+    g.add_argument("--out_dir", type=Path, required=True, help="the folder prepare laid out")
+    g.add_argument("--spk2sid", type=Path, help="stage 3's spk2sid (the pretrained one extended), with --use_sid")
     args = parser.parse_args(argv)
     try:
-        prepare(args)
+        if args.command == "prepare":
+            prepare(args)
+        else:
+            grow_speakers(args.out_dir, args.spk2sid)
     except DataError as e:
         die(str(e))
 

@@ -1,8 +1,9 @@
 """Stage 3: speaker ids (sids) and speaker embeddings (spembs) for the dumped data sets.
 
 ``sids``: ``spk2sid`` from the training set's speakers (``<unk>`` = 0, then 1..N
-in sorted order) and ``utt2sid`` for every set; a speaker unseen in training
-gets 0 (decode such speakers with spembs instead).
+in sorted order; adapting a model, its spk2sid extended by the new speakers) and
+``utt2sid`` for every set; a speaker unseen in training gets 0 (decode such
+speakers with spembs instead).
 
 ``spembs`` (one vector per utterance, Kaldi ark/scp), from one of:
   * ``--spk_embed_tool file --spk_embed_scp X``: your own utterance- or
@@ -23,9 +24,19 @@ import soundfile as sf
 from espnet2_glow_wavegan.recipe.kaldi_dir import DataError, die, read_table, write_table
 
 
-def write_sids(dump: Path, train_set: str, sets):
+def write_sids(dump: Path, train_set: str, sets, pretrained_spk2sid: Path = None):
+    """``pretrained_spk2sid`` (adapting a multi-speaker model): its speakers keep their ids, and the training
+    set's new speakers get the next ones, in sorted order (the model's speaker table grows by as many rows)."""
     speakers = sorted(set(read_table(dump / train_set / "utt2spk").values()))
-    spk2sid = {"<unk>": "0", **{spk: str(i) for i, spk in enumerate(speakers, start=1)}}
+    if pretrained_spk2sid:
+        spk2sid = read_table(pretrained_spk2sid)
+        new = [spk for spk in speakers if spk not in spk2sid]
+        first = max(map(int, spk2sid.values())) + 1
+        spk2sid.update({spk: str(i) for i, spk in enumerate(new, start=first)})
+        print(f"{dump / 'spk2sid'}: the pretrained model's {first} ids, new speakers "
+              + (", ".join(f"{spk} = {spk2sid[spk]}" for spk in new) or "none"))
+    else:
+        spk2sid = {"<unk>": "0", **{spk: str(i) for i, spk in enumerate(speakers, start=1)}}
     write_table(dump / "spk2sid", spk2sid)
     for name in sets:
         utt2spk = read_table(dump / name / "utt2spk")
@@ -134,10 +145,11 @@ def main(argv=None):
     parser.add_argument("--spk_embed_scp", default="")
     parser.add_argument("--spk_embed_model", default="espnet/voxcelebs12_rawnet3")
     parser.add_argument("--spk_embed_dir", type=Path, required=False, help="default: <dump>/../spembs")
+    parser.add_argument("--pretrained_spk2sid", type=Path, help="adaptation: the pretrained model's spk2sid to extend")
     args = parser.parse_args(argv)
     try:
         if args.use_sid:
-            write_sids(args.dump, args.train_set, args.sets)
+            write_sids(args.dump, args.train_set, args.sets, args.pretrained_spk2sid)
         if args.use_spk_embed:
             if args.spk_embed_tool == "mel_stats" and args.spk_embed_dim < 2:
                 raise DataError("--spk_embed_tool mel_stats needs --spk_embed_dim (an even number)")

@@ -166,10 +166,6 @@ run_args=$(printf '%q ' "$0" "$@")
 # Adaptation: the pretrained model's front end, token list, WaveGAN and fine-tuning configs
 # replace the recipe's (recipe/pretrained.py lays them out in ${pretrained_dir}).
 if [ -n "${pretrained_model}" ]; then
-    if "${use_sid}" || "${use_spk_embed}"; then
-        die "--pretrained_model: adapting to a multi-speaker set (--use_sid / --use_spk_embed) is not supported yet;" \
-            "adapt to one speaker's recordings"
-    fi
     [ -n "${vae_config}" ] || die "--pretrained_model needs --vae_config (the WaveGAN training settings to fall back on)"
     scratch_vae_config=${vae_config} scratch_train_config=${train_config}  # the recipe's own, for --scratch_baseline
     ! "${scratch_baseline}" || [ -n "${train_config}" ] || die "--scratch_baseline true needs the recipe's --train_config"
@@ -182,6 +178,23 @@ if [ -n "${pretrained_model}" ]; then
         ${_decoder} || die "--pretrained_model ${pretrained_model}: cannot use it (see above)"
     _recipe_frontend="token_type=${token_type} cleaner=${cleaner} g2p=${g2p}"
     . "${pretrained_dir}/frontend.sh"
+    # A multi-speaker model: its speaker inputs are the recipe's (stage 3 extends its spk2sid with the new
+    # speakers, stage 7 grows its speaker table by their rows).
+    pretrained_spks=0 pretrained_spk_embed_dim=0
+    [ ! -f "${pretrained_dir}/speakers.sh" ] || . "${pretrained_dir}/speakers.sh"
+    if [ "${pretrained_spks}" -gt 0 ] && ! "${use_sid}"; then
+        die "--pretrained_model: it has a table of ${pretrained_spks} speaker ids; adapt it with --use_sid true"
+    elif "${use_sid}" && [ "${pretrained_spks}" -eq 0 ]; then
+        die "--use_sid true: the pretrained model has no speaker-id table (adapt it without --use_sid)"
+    fi
+    if [ "${pretrained_spk_embed_dim}" -gt 0 ] || "${use_spk_embed}"; then
+        "${use_spk_embed}" && [ "${spk_embed_dim}" = "${pretrained_spk_embed_dim}" ] \
+            || die "--pretrained_model: it reads speaker embeddings of ${pretrained_spk_embed_dim} dimensions (0: none);" \
+                   "give --use_spk_embed true --spk_embed_dim ${pretrained_spk_embed_dim} with the tool it was trained with" \
+                   "(here: --use_spk_embed ${use_spk_embed} --spk_embed_dim ${spk_embed_dim} --spk_embed_tool ${spk_embed_tool})"
+    fi
+    ! "${scratch_baseline}" || ! "${use_sid}" || die "--scratch_baseline true with --use_sid true: the recipe's" \
+        "config has its own corpus' number of speaker ids; not supported yet"
     log "--pretrained_model: its front end (token_type=${token_type} cleaner=${cleaner} g2p=${g2p}, the recipe's:" \
         "${_recipe_frontend}) and token list are used"
     train_config=${pretrained_dir}/finetune_prior.yaml
@@ -316,7 +329,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
                 --sets ${_sets} --use_sid "${use_sid}" --use_spk_embed "${use_spk_embed}" \
                 --spk_embed_tool "${spk_embed_tool}" --spk_embed_dim "${spk_embed_dim}" \
                 --spk_embed_scp "${spk_embed_scp}" --spk_embed_model "${spk_embed_model}" \
-                --spk_embed_dir "${dumpdir}/${spk_embed_tag}"
+                --spk_embed_dir "${dumpdir}/${spk_embed_tag}" \
+                ${pretrained_model:+--pretrained_spk2sid "${pretrained_dir}/spk2sid"}
             mkdir -p "${data_feats}/speakers"
             mark_done "${data_feats}/speakers"
         fi
@@ -598,9 +612,15 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         fi
         vae_model=${vae_exp}/${vae_init_model}
         need "${vae_model}" "${vae_exp}/config.yaml"
-        # Adaptation: the prior starts from the pretrained one (the WaveGAN from ${vae_model}).
+        # Adaptation: the prior starts from the pretrained one (the WaveGAN from ${vae_model}), its
+        # speaker table grown by the new speakers' rows.
+        if [ -n "${pretrained_model}" ] && "${train_tts}"; then
+            ${python} -m espnet2_glow_wavegan.recipe.pretrained grow_speakers --out_dir "${pretrained_dir}" \
+                $("${use_sid}" && echo "--spk2sid ${data_feats}/spk2sid") \
+                || die "stage 7c: cannot start from ${pretrained_dir} (see above)"
+        fi
         init_args=$(prior_init_args "${vae_exp}" "${vae_model}" "${train_config}" \
-            ${pretrained_model:+"${pretrained_dir}/tts/model.pth"}) \
+            ${pretrained_model:+"${pretrained_dir}/prior_init.pth"}) \
             || die "stage 7c: cannot read the WaveGAN settings of ${vae_exp}/config.yaml"
         # Does the prior read the WaveGAN posterior stored by stage 7b, or the waveform?
         if "${train_tts}" && [ "$(tts_conf_value "${train_config}" speech_input waveform)" = posterior_stats ]; then
@@ -727,6 +747,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         _adapted=""
         if "${adapt_decoder}"; then _adapted="--adapted_wavegan ${vae_exp} --adapted_wavegan_model ${vae_init_model}"; fi
         if "${scratch_baseline}"; then _adapted+=" --scratch_exp ${scratch_exp}"; fi
+        if "${use_sid}"; then _adapted+=" --use_sid true"; fi
+        if "${use_spk_embed}"; then _adapted+=" --spembs_dir ${dumpdir}/${spk_embed_tag}"; fi
         # shellcheck disable=SC2086
         ${python} -m espnet2_glow_wavegan.recipe.adapt_report --pretrained_dir "${pretrained_dir}" --tts_exp "${tts_exp}" \
             --inference_tag "${inference_tag}" --test_sets ${test_sets} --data_dir "${data_feats}" ${_adapted} \
@@ -754,6 +776,9 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
             need "${_spk}/spembs.scp" "${_dump}/utt2spk"
             _means+=" --scp ${_spk}/spembs.scp --utt2spk ${_dump}/utt2spk"
         done
+        # An adapted model keeps voicing the pretrained speakers the new data does not name.
+        [ -z "${pretrained_model}" ] || [ ! -f "${pretrained_dir}/spk_embeds.npz" ] \
+            || _means+=" --base ${pretrained_dir}/spk_embeds.npz"
         # shellcheck disable=SC2086
         ${python} -m espnet2_glow_wavegan.recipe.speaker_means ${_means} --out "${tts_exp}/spk_embeds.npz"
         _opts+="--option ${tts_exp}/spk_embeds.npz "
