@@ -102,18 +102,24 @@ def piper_child(args):
         return np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)])
 
     synthesize(PIPER_TEXTS["short"])
-    result = dict(cold_start=time.time() - args.spawned, rtf={}, audio_seconds={})
-    for name, text in PIPER_TEXTS.items():
+    result = dict(cold_start=time.time() - args.spawned, **timed_lengths(synthesize, PIPER_TEXTS, fs, args))
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result))
+
+
+def timed_lengths(synthesize, inputs: dict, fs: int, args) -> dict:
+    """RTF (median of --runs after --warmup) and audio seconds of each named input."""
+    result = dict(rtf={}, audio_seconds={})
+    for name, value in inputs.items():
         times = []
         for i in range(args.warmup + args.runs):
             start = time.perf_counter()
-            wav = synthesize(text)
+            wav = synthesize(value)
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
         result["audio_seconds"][name] = wav.size / fs
         result["rtf"][name] = statistics.median(times) / (wav.size / fs)
-    result["peak_rss_mb"] = peak_rss_mb()
-    print("RESULT " + json.dumps(result))
+    return result
 
 
 def child(args):
@@ -152,16 +158,8 @@ def child(args):
                 return model.inference(text, noise_scale=noise_scale, **kw)["wav"].numpy()
 
     synthesize(token_ids(LENGTHS["short"]))
-    result = dict(cold_start=time.time() - started, rtf={}, audio_seconds={})
-    for name, n in LENGTHS.items():
-        ids, times = token_ids(n), []
-        for i in range(args.warmup + args.runs):
-            start = time.perf_counter()
-            wav = synthesize(ids)
-            if i >= args.warmup:
-                times.append(time.perf_counter() - start)
-        result["audio_seconds"][name] = wav.size / fs
-        result["rtf"][name] = statistics.median(times) / (wav.size / fs)
+    result = dict(cold_start=time.time() - started,
+                  **timed_lengths(synthesize, {name: token_ids(n) for name, n in LENGTHS.items()}, fs, args))
     np.save(args.work / f"{system}.{runtime}.npy", synthesize(token_ids(LENGTHS["medium"]), noise_scale=0.0))
     if runtime.startswith("onnx"):
         result["graphs_ms"] = graph_profile(tts, token_ids(LENGTHS["medium"]), args)
