@@ -45,12 +45,6 @@ def read_table(path):
     return read(path)
 
 
-def shown_path(path):
-    """Relative to the project; a path outside it (a worktree's race) from its benchmarks/work folder on."""
-    shown = os.path.relpath(path.resolve(), ROOT)
-    return shown[shown.index("benchmarks/work/"):] if shown.startswith("..") and "benchmarks/work/" in shown else shown
-
-
 def synthesize_onnx(onnx_dir, texts, out_dir, precision, seed_offset, threads):
     from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
 
@@ -174,7 +168,8 @@ def main():
         v["deviation"] = deviation(args, variant)
         v["paired"] = {key: paired(args.work / variant / "scores", args.work / "float32" / "scores", key)
                        for key in ("cer", "dnsmos_ovrl", "dnsmos_p808")}
-    results["setup"] = dict(exp=shown_path(args.exp), data=shown_path(args.data),
+    # By name, as the adaptation benchmark records its pretrained model: the folders are this machine's.
+    results["setup"] = dict(exp=args.exp.resolve().name, data=args.data.resolve().name,
                             sentences=len(read_table(args.data / "text")), threads=args.threads,
                             machine=f"{platform.platform()}, {os.cpu_count()} cores",
                             onnxruntime=__import__("onnxruntime").__version__)
