@@ -117,8 +117,7 @@ def wall_times(args) -> dict:
     def seconds(path):
         return int(path.read_text()) if path.is_file() else None
 
-    times = dict(adaptation_seconds=seconds(args.tts_exp / "adaptation_seconds")
-                 or seconds(args.tts_exp / "wall_seconds"))
+    times = dict(adaptation_seconds=seconds(args.tts_exp / "adaptation_seconds"))
     if args.scratch_exp:
         times["scratch_seconds"] = seconds(args.scratch_exp / "scratch_seconds")
     return times

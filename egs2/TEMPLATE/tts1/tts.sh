@@ -567,13 +567,10 @@ prior_init_args() {  # prior_init_args VAE_EXP VAE_MODEL TRAIN_CONFIG [PRIOR_MOD
 # prior: what stage 7 spent), so RESULTS_adapt.md says what the pretrained model saved. Its
 # experiments: exp/tts_<tag>_scratch_wavegan and exp/tts_<tag>_scratch.
 scratch_baseline_stage() {
-    local adapted="${tts_exp}" budget
-    if "${adapt_decoder}"; then adapted+=" ${vae_exp}"; fi
-    # shellcheck disable=SC2086
-    budget=$(seconds_of ${adapted} "${latent_dir}/${train_set}" "${latent_dir}/${valid_set}")
+    local budget
+    budget=$(cat "${tts_exp}/adaptation_seconds")
     [ "${budget}" -gt 0 ] || die "stage 7d: no wall time is recorded for the adaptation (${tts_exp}/wall_seconds);" \
         "it was trained before --scratch_baseline existed: delete ${tts_exp} and rerun stage 7"
-    echo "${budget}" > "${tts_exp}/adaptation_seconds"
     vae_tag=${tag}_scratch_wavegan vae_exp=${expdir}/tts_${tag}_scratch_wavegan
     vae_model=${vae_exp}/train.total_count.ave.pth latent_dir=${dumpdir}/latents/${tag}_scratch_wavegan
     log "Stage 7d: from scratch for the adaptation's ${budget} s: ${scratch_vae_config} -> ${vae_exp}," \
@@ -644,6 +641,13 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
                 || die "stage 7c: ${tts_exp} and the WaveGAN latents do not match (see above)"
         fi
         train_model "${train_config}" "${tts_exp}" "${init_args} ${train_args}" "${latent_dir}"
+    fi
+    if [ -n "${pretrained_model}" ] && "${train_tts}"; then
+        # What the adaptation cost in wall time (decoder, latents, prior), for RESULTS_adapt.md and stage 7d.
+        _adapted=${tts_exp}
+        if "${adapt_decoder}"; then _adapted+=" ${vae_exp}"; fi
+        # shellcheck disable=SC2086
+        seconds_of ${_adapted} "${latent_dir}/${train_set}" "${latent_dir}/${valid_set}" > "${tts_exp}/adaptation_seconds"
     fi
     if [ -n "${pretrained_model}" ] && "${scratch_baseline}" && "${train_tts}"; then
         # In a subshell: the scratch WaveGAN replaces the adapted one only there.
