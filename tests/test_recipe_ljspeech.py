@@ -474,6 +474,10 @@ def test_adapting_the_decoder_freezes_the_encoder(lj_recipe, tmp_path):
     assert encoder and all(torch_equal(before[k], after[k]) for k in encoder)
     assert any(not torch_equal(before[k], after[k]) for k in decoder)
     assert "Stage 7a" in proc.stderr
+    import yaml
+
+    config = yaml.safe_load((new / "exp/tts_glow_wavegan_tiny_adapt_decoder/config.yaml").read_text())
+    assert config["tts_conf"]["adversarial_start_steps"] == 0  # conf/finetune's, merged into the pretrained config
 
 
 def test_symbols_outside_the_pretrained_token_list_are_refused_by_name(lj_recipe, tmp_path):
