@@ -176,7 +176,7 @@ def graph_profile(tts, ids, args):
         t1 = time.perf_counter()
         z_p, mask = tts.prior_sample(plan, seed=0)
         t2 = time.perf_counter()
-        z = tts.run_flow(z_p, mask, plan.get("flow_condition"))[:, :, : plan["frames"]]
+        z = tts.inverse_flow(z_p, mask, plan.get("flow_condition")).latent(0, plan["frames"])
         t3 = time.perf_counter()
         tts.decode(z, plan.get("decoder_condition"))
         t4 = time.perf_counter()
@@ -264,7 +264,7 @@ def export_models(args):
             start = time.perf_counter()
             export(model, frontend, args.work / system, quantize=True)
             folder = args.work / system
-            graphs = ("text_encoder", "sentence", "flow", "decoder")
+            graphs = [f.stem for f in folder.glob("*.onnx") if not f.name.endswith(".int8.onnx")]
             int8 = [folder / f"{g}.int8.onnx" if (folder / f"{g}.int8.onnx").exists() else folder / f"{g}.onnx" for g in graphs]
             sizes[system].update(onnx=sum((folder / f"{g}.onnx").stat().st_size for g in graphs) / 2**20,
                                  onnx_int8=sum(f.stat().st_size for f in int8) / 2**20,

@@ -1,11 +1,10 @@
 """ONNX export and the torch-free runtime: the same waveform and durations as the torch model, checked inputs."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 import torch
 
 from conftest import run_python, tiny_generator_params
@@ -123,9 +122,9 @@ def test_onnx_stream_equals_the_one_pass(decoder, standard):
         assert [c.size for c in chunks] == [(b - a) * tts.hop for a, b in stream.chunk_bounds()]
         assert relative_error(np.concatenate(chunks), whole) < 1e-5, (first, size)
     # With half the flow's reach as context, the chunk edges show.
-    tts.config["flow_reach_frames"] //= 2
-    short = np.concatenate(list(tts.stream(text, noise_scale=0.0, chunk_frames=7, first_chunk_frames=5, **speakers)))
-    assert relative_error(short, tts(text, noise_scale=0.0, **speakers)["wav"]) > 1e-5
+    stream = tts.stream(text, noise_scale=0.0, chunk_frames=7, first_chunk_frames=5, **speakers)
+    stream.flow.reach = [r // 2 for r in stream.flow.reach]
+    assert relative_error(np.concatenate(list(stream)), tts(text, noise_scale=0.0, **speakers)["wav"]) > 1e-5
 
 
 def test_istft_head_as_matmul_and_overlap_add_equals_vocos():
@@ -150,12 +149,13 @@ def test_exported_graphs_are_plain_onnx(standard):
 
     _, tts = standard("ljspeech", "istft")
     ops = {name: {n.op_type for n in onnx.load(str(tts.model_dir / f"{name}.onnx")).graph.node}
-           for name in ("text_encoder", "sentence", "flow", "decoder")}
+           for name in ("text_encoder", "sentence", *tts.flow_blocks, "decoder")}
+    assert len(tts.flow_blocks) == len(tts.config["flow_block_reach"]) > 1
     assert not ops["decoder"] & {"DFT", "STFT"}
-    assert not ops["flow"] & {"Inverse", "Det"}
+    assert not set().union(*(ops[name] for name in tts.flow_blocks)) & {"Inverse", "Det"}
     assert all(not any("weight_g" in i.name for i in onnx.load(str(tts.model_dir / f"{n}.onnx")).graph.initializer)
                for n in ops)
-    for name in ("flow", "decoder"):
+    for name in ("flow_0", "decoder"):
         shape = tts.sessions[name].get_inputs()[0].shape
         assert isinstance(shape[2], str), (name, shape)  # a named, dynamic length
 
@@ -183,13 +183,13 @@ def test_a_damaged_export_is_named_with_the_command_that_remakes_it(standard, tm
 
     _, tts = standard("ljspeech", "istft")
     manifest = json.loads((tts.model_dir / "manifest.json").read_text())
-    assert {"config.yaml", "flow.onnx", "decoder.onnx"} <= set(manifest["files"]) and "espnet2-glow-wavegan" in manifest["exporter"]
-    for damage, message in (("missing", "flow.onnx is missing"), ("cut", "decoder.onnx is damaged: "),
+    assert {"config.yaml", "flow_0.onnx", "decoder.onnx"} <= set(manifest["files"]) and "espnet2-glow-wavegan" in manifest["exporter"]
+    for damage, message in (("missing", "flow_0.onnx is missing"), ("cut", "decoder.onnx is damaged: "),
                             ("flipped", "decoder.onnx is damaged: its sha256")):
         folder = tmp_path / damage
         shutil.copytree(tts.model_dir, folder)
         if damage == "missing":
-            (folder / "flow.onnx").unlink()
+            (folder / "flow_0.onnx").unlink()
         else:
             data = (folder / "decoder.onnx").read_bytes()
             data = data[: len(data) // 2] if damage == "cut" else data[:-1] + bytes([data[-1] ^ 1])
@@ -203,6 +203,12 @@ def test_a_damaged_export_is_named_with_the_command_that_remakes_it(standard, tm
     caplog.set_level("WARNING")
     assert OnnxText2Speech(old, threads=1)("abc.", noise_scale=0.0)["wav"].size > 0
     assert "has no manifest.json" in caplog.text
+    # exported with the inverse flow as one graph: named, with the command that exports it again
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    del config["flow_block_reach"]
+    (old / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="one graph .an older export.*bin.export_onnx"):
+        OnnxText2Speech(old, threads=1)
 
 
 def test_the_runtime_cli_keeps_an_existing_output_and_names_a_missing_folder(standard, tmp_path):
@@ -295,7 +301,8 @@ def test_bad_input_is_refused_before_onnxruntime_as_torch_refuses_it(recipe, inp
 
 def test_too_long_an_output_is_refused_before_the_flow(standard):
     _, tts = standard("ljspeech", "istft")
-    tts.sessions["flow"] = None  # reaching the flow would fail otherwise than with the message
+    for name in tts.flow_blocks:
+        tts.sessions[name] = None  # reaching the flow would fail otherwise than with the message
     with pytest.raises(ValueError, match="over max_output_seconds"):
         tts("abc de.", length_scale=2.0, max_output_seconds=0.001)
 

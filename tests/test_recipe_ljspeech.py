@@ -224,7 +224,7 @@ def test_packed_model_synthesises_in_a_fresh_process(lj_recipe, python_run, tmp_
     # files): the same waveform in a process without torch.
     with zipfile.ZipFile(moved) as z:
         z.extractall(tmp_path / "extracted")
-    onnx_dirs = [p.parent for p in (tmp_path / "extracted").rglob("flow.onnx")]
+    onnx_dirs = [p.parent for p in (tmp_path / "extracted").rglob("decoder.onnx")]
     assert len(onnx_dirs) == 1
     script = textwrap.dedent(
         f"""
@@ -413,7 +413,7 @@ def test_adapted_packed_model_synthesises_in_a_fresh_process_and_exports(adapted
     shutil.copy(packed, moved)
     with zipfile.ZipFile(moved) as z:
         names = z.namelist()
-    assert any(n.endswith("RESULTS_adapt.md") for n in names) and any(n.endswith("flow.onnx") for n in names)
+    assert any(n.endswith("RESULTS_adapt.md") for n in names) and any(n.endswith("decoder.onnx") for n in names)
     out = tmp_path / "hello.wav"
     python_run(["-m", "espnet2_glow_wavegan.bin.synthesize", "--model_tag", str(moved), "--text",
                 "The kettle sang on the stove.", "--output", str(out)], cwd=tmp_path)

@@ -9,8 +9,6 @@ from espnet2_glow_wavegan.synthesis.plan import (
     Span,
     chunk_bounds,
     decode_spans,
-    flow_window,
-    folded,
     stream_spans,
     synthesis_knobs,
     text_spans,
@@ -60,16 +58,6 @@ def test_stream_spans_are_the_chunks_with_the_decoders_context():
     spans = stream_spans(100, 4, 32, 6)
     assert [(s.start, s.end) for s in spans] == list(chunk_bounds(100, 4, 32))
     assert_tiles(spans, 100, 6)
-
-
-@pytest.mark.parametrize("lo,hi", [(0, 5), (3, 9), (10, 31), (25, 40)])
-def test_the_flow_window_holds_the_flows_reach_on_the_fold(lo, hi):
-    padded = folded(37, 4)
-    assert padded == 40
-    flow_lo, flow_hi = flow_window(Span(lo, hi, lo, hi), 5, 4, padded)
-    assert flow_lo % 4 == 0 and (flow_hi % 4 == 0 or flow_hi == padded)
-    assert flow_lo <= max(0, lo - 5) and flow_hi >= min(padded, hi + 5)
-    assert flow_lo > lo - 5 - 4 and flow_hi < hi + 5 + 4  # no more than the fold's rounding
 
 
 def test_knobs_left_out_come_from_the_model_and_are_checked():

@@ -9,13 +9,15 @@ coupling networks (WaveNets) run in the autocast precision; the maps applied to 
 state (ActNorm, the 1x1 convolution, the affine transform) are computed in float32.
 """
 
-from typing import Optional, Tuple
+import functools
+from typing import List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 from espnet2.gan_tts.wavenet import WaveNet
 from typeguard import typechecked
 
+from espnet2_glow_wavegan.synthesis.stream import InverseFlowStream
 from espnet2_glow_wavegan.utils import float32
 
 
@@ -34,10 +36,14 @@ def squeeze(x: torch.Tensor, mask: torch.Tensor, factor: int = 2) -> Tuple[torch
 
 def unsqueeze(y: torch.Tensor, mask: torch.Tensor, factor: int = 2) -> Tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`squeeze`: (B, C * factor, T) -> (B, C, T * factor)."""
+    return unfold_frames(y, factor), mask.repeat_interleave(factor, dim=-1)
+
+
+def unfold_frames(y: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """:func:`unsqueeze` without the mask."""
     b, cf, t = y.shape
     c = cf // factor
-    x = y.view(b, factor, c, t).permute(0, 2, 3, 1).reshape(b, c, t * factor)
-    return x, mask.repeat_interleave(factor, dim=-1)
+    return y.reshape(b, factor, c, t).permute(0, 2, 3, 1).reshape(b, c, t * factor)
 
 
 class ActNorm(torch.nn.Module):
@@ -282,61 +288,37 @@ class GlowFlow(torch.nn.Module):
         return tuple((f.wavenet.receptive_field_size - 1) // 2 if isinstance(f, AffineCoupling) else 0
                      for f in self.flows)
 
+    def inverse_blocks(self) -> Tuple[List[List[torch.nn.Module]], List[int]]:
+        """The inverse flow as it runs, in blocks (a coupling and the pointwise steps after it), and each block's reach."""
+        blocks: List[List[torch.nn.Module]] = []
+        reach: List[int] = []
+        for step, step_reach in zip(reversed(self.flows), reversed(self.step_reach())):
+            if step_reach or not blocks:
+                blocks.append([])
+                reach.append(0)
+            blocks[-1].append(step)
+            reach[-1] += step_reach
+        return blocks, reach
 
-class InverseFlowStream:
-    """``flow(z_p, mask, g, reverse=True)`` of one item, computed left to right as far as asked.
+    def inverse_stream(self, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> InverseFlowStream:
+        """``self(z_p, mask, g, reverse=True)`` of one item, computed as far as asked (see :class:`InverseFlowStream`).
 
-    Only the couplings look at neighbouring frames (their WaveNet reaches ``r`` squeezed frames
-    on each side), so the output's first ``n`` squeezed frames need the last coupling's input
-    up to ``n + r``, the one before up to ``n + 2r``, ...: each stage is computed up to where
-    the stages after it read, on a window holding its new frames and ``r`` frames of context
-    on each side, and keeps its output for the next request. The frames it returns equal the
-    one-pass inverse up to float summation order.
+        Args:
+            z_p: The prior sample (1, C, T), T a multiple of the squeeze factor, zero past the item.
+            mask: The flow's mask (1, 1, T) (see ``FlowPrior.prior_sample``).
+            g: Speaker condition (1, global_channels, 1) or None.
+        """
+        factor = self.squeeze_factor
+        y, folded_mask = squeeze(z_p, mask, factor)
 
-    Args:
-        flow: The prior's flow.
-        z_p: The prior sample (1, C, T), T a multiple of the squeeze factor, zero past the item.
-        mask: The flow's mask (1, 1, T) (see ``FlowPrior.prior_sample``).
-        g: Speaker condition (1, global_channels, 1) or None.
-    """
+        def block(steps):
+            def run(x, block_mask):
+                with torch.no_grad():  # a stream is read from a generator, which the caller's grad mode does not reach
+                    for step in steps:
+                        x, _ = step(x, block_mask, g=g, reverse=True)
+                return x
+            return run
 
-    def __init__(self, flow: GlowFlow, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None):
-        if z_p.size(0) != 1:
-            raise ValueError(f"the flow streams one item at a time, got a batch of {z_p.size(0)}")
-        self.factor = flow.squeeze_factor
-        self.g = g
-        y, self.mask = squeeze(z_p, mask, self.factor)
-        self.frames = y.size(2)
-        # Stages in the inverse order: a coupling and the pointwise steps after it.
-        self.stages, self.reach = [], []
-        for step, reach in zip(reversed(flow.flows), reversed(flow.step_reach())):
-            if reach or not self.stages:
-                self.stages.append([])
-                self.reach.append(0)
-            self.stages[-1].append(step)
-            self.reach[-1] += reach
-        self.outputs = [y] + [torch.zeros_like(y) for _ in self.stages]
-        self.done = [self.frames] + [0] * len(self.stages)
-
-    def latent(self, start: int, end: int) -> torch.Tensor:
-        """Latent frames ``[start, end)`` of the inverse flow (1, C, end - start), computing what they need."""
-        needed = min(self.frames, -(-end // self.factor))
-        after = 0  # what the stages after this one read beyond ``needed``
-        targets = []
-        for reach in reversed(self.reach):
-            targets.append(min(self.frames, needed + after))
-            after += reach
-        for k, (stage, reach, target) in enumerate(zip(self.stages, self.reach, reversed(targets)), start=1):
-            done = self.done[k]
-            if target <= done:
-                continue
-            lo, hi = max(0, done - reach), min(self.frames, target + reach)
-            assert self.done[k - 1] >= hi, "a stage ran ahead of its input"
-            x, mask = self.outputs[k - 1][:, :, lo:hi], self.mask[:, :, lo:hi]
-            for step in stage:
-                x, _ = step(x, mask, g=self.g, reverse=True)
-            self.outputs[k][:, :, done:target] = x[:, :, done - lo : target - lo]
-            self.done[k] = target
-        first = start // self.factor
-        z, _ = unsqueeze(self.outputs[-1][:, :, first:needed], self.mask[:, :, first:needed], self.factor)
-        return z[:, :, start - first * self.factor : end - first * self.factor]
+        blocks, reach = self.inverse_blocks()
+        return InverseFlowStream([block(steps) for steps in blocks], reach, y, folded_mask, factor,
+                                 functools.partial(unfold_frames, factor=factor), torch.zeros_like)

@@ -7,9 +7,7 @@ from espnet2.gan_tts.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 from typeguard import typechecked
 
 from espnet2_glow_wavegan.gan_tts import WaveformGANTTS
-from espnet2_glow_wavegan.glow.flow import InverseFlowStream
 from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand_by_durations
-from espnet2_glow_wavegan.glow.streaming import SynthesisStream
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
@@ -20,6 +18,7 @@ from espnet2_glow_wavegan.synthesis.checks import (
     refuse_language_ids,
 )
 from espnet2_glow_wavegan.synthesis.plan import synthesis_knobs
+from espnet2_glow_wavegan.synthesis.stream import SynthesisStream
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
@@ -516,10 +515,16 @@ class GlowWaveGAN(WaveformGANTTS):
         durations = plan["durations"]
         lengths = durations.sum(dim=1)
         mean_y, log_std_y = (expand_by_durations(x, durations, plan["frames"]) for x in (plan["mean"], plan["log_std"]))
-        z_p, z_mask, flow_mask = prior.prior_sample(mean_y, log_std_y, lengths, plan["noise_scale"], noise)
-        flow = InverseFlowStream(prior.flow, z_p, flow_mask, g=plan["g"])
-        return SynthesisStream(wavegan, flow, z_mask, plan["frames"], plan["g_decoder"], durations[0],
-                               self.fs, chunk_frames, first_chunk_frames)
+        z_p, _, flow_mask = prior.prior_sample(mean_y, log_std_y, lengths, plan["noise_scale"], noise)
+        g_decoder = plan["g_decoder"]
+
+        def decode(z):
+            with torch.no_grad():  # a stream is read from a generator, which the caller's grad mode does not reach
+                return wavegan.decoder(z, g=g_decoder)[0, 0]
+
+        return SynthesisStream(prior.flow.inverse_stream(z_p, flow_mask, g=plan["g"]), decode, plan["frames"],
+                               wavegan.upsample_factor, wavegan.decoder.context_frames(), durations[0], self.fs,
+                               chunk_frames, first_chunk_frames)
 
     @torch.no_grad()
     def batch_inference(

@@ -7,9 +7,9 @@ The exported folder::
                            cleaner, g2p, tokenizer type; a BPE model is copied beside it)
     text_encoder.onnx      token ids -> encoder states
     sentence.onnx          states, length_scale, speakers -> prior statistics, durations, conditions
-    flow.onnx              prior sample -> latent (inverse flow)
+    flow_<k>.onnx          the inverse flow's blocks, in the order they run (squeezed frames)
     decoder.onnx           latent -> waveform
-    *.int8.onnx            with ``quantize``: the flow (and the iSTFT decoder) with int8 weights
+    *.int8.onnx            with ``quantize``: the flow blocks (and the iSTFT decoder) with int8 weights
                            (onnxruntime's dynamic quantisation of matrix products)
     manifest.json          every file's size and sha256, and the exporter's version (written last;
                            the runtime checks the folder against it)
@@ -24,18 +24,12 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from espnet2_glow_wavegan.onnx.graphs import (
-    convolutions_as_matmuls,
-    exportable_parts,
-    flow_reach_frames,
-    speaker_input_names,
-)
+from espnet2_glow_wavegan.onnx.graphs import convolutions_as_matmuls, exportable_parts, flow_graph, speaker_input_names
 from espnet2_glow_wavegan.onnx.manifest import write_manifest
 from espnet2_glow_wavegan.output_files import folder_replaced_on_success
 from espnet2_glow_wavegan.synthesis.checks import is_silent_token
 
 OPSET = 17  # LayerNormalization (the text encoder, the ConvNeXt backbone) is an operator from 17 on
-GRAPHS = ("text_encoder", "sentence", "flow", "decoder")
 # Matrix products only (convolutions are rewritten as matrix products first): onnxruntime's int8
 # convolutions (ConvInteger) measured slower than float32 ones here, its int8 matrix products about
 # twice as fast (benchmarks/results/onnx_runtime.md).
@@ -52,13 +46,15 @@ def example_inputs(model, tokens: int = 12, frames: int = 24) -> Dict[str, Dict[
         speakers["sids"] = torch.tensor([min(1, model.spks - 1)])
     if model.spk_embed_dim:
         speakers["spembs"] = torch.randn(1, model.spk_embed_dim)
-    frames = -(-frames // prior.squeeze_factor) * prior.squeeze_factor
+    factor = prior.squeeze_factor
+    squeezed = -(-frames // factor)
+    flow = dict(x=torch.randn(1, latent * factor, squeezed), mask=torch.ones(1, 1, squeezed))
+    if prior.speaker.channels > 0:
+        flow["g"] = torch.randn(1, prior.speaker.channels, 1)
     inputs = dict(text_encoder=dict(text=torch.randint(2, 10, (1, tokens))),
                   sentence=dict(h=torch.randn(1, hidden, tokens), length_scale=torch.tensor(1.0), **speakers),
-                  flow=dict(z_p=torch.randn(1, latent, frames), mask=torch.ones(1, 1, frames)),
-                  decoder=dict(z=torch.randn(1, latent, frames)))
-    if prior.speaker.channels > 0:
-        inputs["flow"]["g"] = torch.randn(1, prior.speaker.channels, 1)
+                  **{flow_graph(k): flow for k in range(len(prior.flow.inverse_blocks()[0]))},
+                  decoder=dict(z=torch.randn(1, latent, squeezed * factor)))
     if wavegan.speaker.channels > 0:
         inputs["decoder"]["g"] = torch.randn(1, wavegan.speaker.channels, 1)
     return inputs
@@ -73,8 +69,13 @@ def sentence_outputs(model) -> List[str]:
     return names
 
 
-OUTPUTS = dict(text_encoder=["h"], flow=["z"], decoder=["wav"])
-DYNAMIC = dict(text=[1], h=[2], z_p=[2], mask=[2], z=[2], mean=[2], log_std=[2], durations=[1], wav=[1])
+DYNAMIC = dict(text=[1], h=[2], x=[2], y=[2], mask=[2], z=[2], mean=[2], log_std=[2], durations=[1], wav=[1])
+
+
+def graph_outputs(model, name: str) -> List[str]:
+    if name == "sentence":
+        return sentence_outputs(model)
+    return dict(text_encoder=["h"], decoder=["wav"]).get(name, ["y"])  # a flow block: x -> y
 
 
 def export_graph(module: torch.nn.Module, inputs: Dict[str, torch.Tensor], outputs: List[str], path: Path) -> None:
@@ -107,16 +108,16 @@ def export(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool = Fals
     with folder_replaced_on_success(out_dir) as staging:
         _export_into(model, frontend, staging, quantize, bpemodel)
         write_manifest(staging)
-    logging.info(f"exported {', '.join(GRAPHS)} to {out_dir}")
+    logging.info(f"exported {model.__class__.__name__} as ONNX graphs to {out_dir}")
     return out_dir / "config.yaml"
 
 
 def _export_into(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool, bpemodel: Optional[Path]) -> None:
     parts = exportable_parts(model)
     inputs = example_inputs(model)
-    outputs = dict(OUTPUTS, sentence=sentence_outputs(model))
-    for name in GRAPHS:
-        export_graph(parts[name], inputs[name], outputs[name], out_dir / f"{name}.onnx")
+    outputs = {name: graph_outputs(model, name) for name in parts}
+    for name, part in parts.items():
+        export_graph(part, inputs[name], outputs[name], out_dir / f"{name}.onnx")
     quantized = []
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -145,12 +146,12 @@ def _export_into(model, frontend: Dict[str, Any], out_dir: Path, quantize: bool,
 def quantized_graphs(model) -> Dict[str, bool]:
     """The graphs ``quantize`` writes in int8, and whether their convolutions become matrix products first.
 
-    The flow: its WaveNet convolutions as matrix products. The iSTFT decoder: its ConvNeXt
+    The flow blocks: their WaveNet convolutions as matrix products. The iSTFT decoder: its ConvNeXt
     pointwise layers already are. Not the HiFi-GAN decoder (its long transposed and dilated
     convolutions as matrix products measured slower and took several GB), nor the text encoder
     and the sentence graph, which set the durations (int8 could move them by a frame).
     """
-    graphs = {"flow": True}
+    graphs = {flow_graph(k): True for k in range(len(model.generator.prior.flow.inverse_blocks()[0]))}
     if model.generator.wavegan.decoder_type == "istft":
         graphs["decoder"] = False
     return graphs
@@ -184,7 +185,7 @@ def runtime_settings(model) -> Dict[str, Any]:
         speaker_inputs=speaker_input_names(model), spks=model.spks, spk_embed_dim=model.spk_embed_dim,
         noise_scale=float(model.noise_scale), length_scale=float(model.length_scale),
         max_output_seconds=float(model.max_output_seconds),
-        squeeze_factor=prior.squeeze_factor, flow_reach_frames=flow_reach_frames(prior.flow),
+        squeeze_factor=prior.squeeze_factor, flow_block_reach=prior.flow.inverse_blocks()[1],
         decoder_context_frames=wavegan.decoder.context_frames(), decode_chunk_frames=model.decode_chunk_frames,
         synthesis_window_tokens=prior.synthesis_window_tokens, synthesis_window_context=prior.synthesis_window_context,
     )

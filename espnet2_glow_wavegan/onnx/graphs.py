@@ -1,12 +1,14 @@
-"""glow_wavegan as four ONNX graphs, split where synthesis can stream.
+"""glow_wavegan as ONNX graphs, split where synthesis can stream.
 
 * ``text_encoder``: token ids (1, T_text) -> encoder states (1, hidden, T_text). The runtime
   encodes a long text in the same windows as ``FlowPrior.text_states``.
 * ``sentence``: states, ``length_scale`` (and ``sids`` / ``spembs``) -> the per-token prior
   mean and log-std, the integer durations, and the speaker conditions of the flow and decoder.
-* ``flow``: prior sample (1, latent_dim, T) and its mask -> latent z, the inverse flow, T a
-  multiple of the squeeze factor. On a window of frames it is exact but for the flow's reach
-  at each cut edge, so it serves one call and streaming chunks alike.
+* ``flow_0`` ... ``flow_<n-1>``: the inverse flow's blocks in the order they run
+  (``GlowFlow.inverse_blocks``), each on squeezed frames (1, latent_dim * factor, T) and their
+  mask. The runtime squeezes the prior sample and runs them through
+  :class:`espnet2_glow_wavegan.synthesis.stream.InverseFlowStream`, as the torch model streams
+  its flow: each block only as far as the next chunk needs, for one call and for streaming alike.
 * ``decoder``: z (1, latent_dim, T) -> waveform (1, T * hop); exact but for
   ``decoder.context_frames()`` at each cut edge.
 
@@ -24,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.nn.utils import parametrize
 
-from espnet2_glow_wavegan.glow.flow import GlowFlow, GroupedInvertibleConv1x1, grouped_matmul, squeeze, unsqueeze
+from espnet2_glow_wavegan.glow.flow import GroupedInvertibleConv1x1, grouped_matmul
 from espnet2_glow_wavegan.glow.prior import FlowPrior
 from espnet2_glow_wavegan.wavegan.istft_decoder import ISTFTDecoder
 
@@ -106,26 +108,27 @@ class SentenceGraph(torch.nn.Module):
         return (mean, log_std, durations, *conditions)
 
 
-class InverseFlowGraph(torch.nn.Module):
-    """``GlowFlow(z_p, mask, g, reverse=True)`` with each 1x1 convolution's inverse computed once."""
+class InverseFlowBlockGraph(torch.nn.Module):
+    """One block of the inverse flow (``GlowFlow.inverse_blocks``) on squeezed frames, each 1x1 inverse computed once.
 
-    def __init__(self, flow: GlowFlow):
+    x (1, C * factor, T) and its mask (1, 1, T) -> the block's output y over the same frames.
+    """
+
+    def __init__(self, steps):
         super().__init__()
-        self.factor = flow.squeeze_factor
-        self.steps = torch.nn.ModuleList(reversed(flow.flows))
+        self.steps = torch.nn.ModuleList(steps)
         for k, step in enumerate(self.steps):
             if isinstance(step, GroupedInvertibleConv1x1):
                 self.register_buffer(f"inverse_{k}", step.inverse_matrix())
 
-    def forward(self, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
-        y, folded_mask = squeeze(z_p, mask, self.factor)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        y = x
         for k, step in enumerate(self.steps):
             if isinstance(step, GroupedInvertibleConv1x1):
-                y = grouped_matmul(getattr(self, f"inverse_{k}"), y) * folded_mask
+                y = grouped_matmul(getattr(self, f"inverse_{k}"), y) * mask
             else:
-                y, _ = step(y, folded_mask, g=g, reverse=True)
-        z, _ = unsqueeze(y, folded_mask, self.factor)
-        return z * mask
+                y, _ = step(y, mask, g=g, reverse=True)
+        return y
 
 
 class MatmulISTFTHead(torch.nn.Module):
@@ -198,7 +201,7 @@ class DecoderGraph(torch.nn.Module):
 
 
 def exportable_parts(model) -> Dict[str, torch.nn.Module]:
-    """The four graphs of a glow_wavegan ``model`` (a prepared copy; the model is left as it is)."""
+    """The graphs of a glow_wavegan ``model`` by name (a prepared copy; the model is left as it is)."""
     for m in model.modules():  # weight norm's hook keeps the last computed weight, which deepcopy refuses
         if hasattr(m, "weight_g") and isinstance(getattr(m, "weight", None), torch.Tensor):
             m.weight = m.weight.detach()
@@ -209,15 +212,17 @@ def exportable_parts(model) -> Dict[str, torch.nn.Module]:
         decoder.head = MatmulISTFTHead(decoder.head)
     elif getattr(decoder, "synthesis_tile_elements", None) is not None:
         decoder.synthesis_tile_elements = None  # the tiles are a torch-side memory layout; the graph is one pass
+    blocks, _ = prior.flow.inverse_blocks()
     return dict(text_encoder=TextEncoderGraph(prior),
                 sentence=SentenceGraph(prior, wavegan.speaker, speaker_input_names(model)),
-                flow=InverseFlowGraph(prior.flow), decoder=DecoderGraph(decoder))
+                **{flow_graph(k): InverseFlowBlockGraph(steps) for k, steps in enumerate(blocks)},
+                decoder=DecoderGraph(decoder))
+
+
+def flow_graph(k: int) -> str:
+    """The name of the inverse flow's ``k``-th block graph (in the order they run)."""
+    return f"flow_{k}"
 
 
 def speaker_input_names(model) -> List[str]:
     return [name for name, size in (("sids", model.spks), ("spembs", model.spk_embed_dim)) if size]
-
-
-def flow_reach_frames(flow: GlowFlow) -> int:
-    """Latent frames at each cut edge of a window that the inverse flow gets wrong (its whole reach)."""
-    return sum(flow.step_reach()) * flow.squeeze_factor

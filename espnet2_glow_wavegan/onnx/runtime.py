@@ -7,7 +7,7 @@
     python -m espnet2_glow_wavegan.onnx.runtime --model_dir D --text "Hello world." --output hello.wav
 
 The text goes through the ESPnet text front end the model was trained with (cleaner, g2p,
-tokenizer, token list from the exported ``config.yaml``), then the four graphs of
+tokenizer, token list from the exported ``config.yaml``), then the graphs of
 :mod:`espnet2_glow_wavegan.onnx.graphs`. Between them this module repeats each token's prior
 statistics by its duration, draws the noise (numpy, or the ``noise`` given), and encodes long
 texts in windows and decodes long latents in chunks exactly as the torch model does, so that
@@ -21,12 +21,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import yaml
 
-from espnet2_glow_wavegan.onnx.manifest import check_folder
+from espnet2_glow_wavegan.onnx.manifest import REEXPORT, check_folder
 from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_success
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
@@ -34,18 +34,23 @@ from espnet2_glow_wavegan.synthesis.checks import (
     check_speaker_inputs,
     check_token_ids,
 )
-from espnet2_glow_wavegan.synthesis.plan import (
-    chunk_bounds,
-    decode_spans,
-    flow_window,
-    folded,
-    stream_spans,
-    synthesis_knobs,
-    text_spans,
-)
+from espnet2_glow_wavegan.synthesis.plan import decode_spans, folded, synthesis_knobs, text_spans
+from espnet2_glow_wavegan.synthesis.stream import InverseFlowStream, SynthesisStream
 from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
 PRECISIONS = ("float32", "int8")
+
+
+def squeeze(x: np.ndarray, factor: int) -> np.ndarray:
+    """``glow.flow.squeeze`` in numpy: (1, C, T) -> (1, C * factor, T // factor), T a multiple of ``factor``."""
+    b, c, t = x.shape
+    return x.reshape(b, c, t // factor, factor).transpose(0, 3, 1, 2).reshape(b, c * factor, t // factor)
+
+
+def unsqueeze(y: np.ndarray, factor: int) -> np.ndarray:
+    """The inverse of :func:`squeeze`: (1, C * factor, T) -> (1, C, T * factor)."""
+    b, cf, t = y.shape
+    return y.reshape(b, factor, cf // factor, t).transpose(0, 2, 3, 1).reshape(b, cf // factor, t * factor)
 
 
 class OnnxText2Speech:
@@ -74,8 +79,12 @@ class OnnxText2Speech:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if precision == "int8" and not self.config["quantized"]:
             raise ValueError(f"{self.model_dir} has no int8 graphs: export with --quantize true")
+        if "flow_block_reach" not in self.config:
+            raise ValueError(f"{self.model_dir} holds the inverse flow as one graph (an older export); this runtime "
+                             f"streams it block by block: {REEXPORT}")
+        self.flow_blocks = [f"flow_{k}" for k in range(len(self.config["flow_block_reach"]))]
         options = onnxruntime.SessionOptions()
-        # The four sessions run one after another: a pool left spinning after its graph would take
+        # The sessions run one after another: a pool left spinning after its graph would take
         # the cores from the next one's (measured: the flow and the decoder 1.5-2x slower).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
@@ -83,7 +92,7 @@ class OnnxText2Speech:
             options.intra_op_num_threads = threads
         providers = providers or ["CPUExecutionProvider"]
         self.sessions = {}
-        for name in ("text_encoder", "sentence", "flow", "decoder"):
+        for name in ("text_encoder", "sentence", *self.flow_blocks, "decoder"):
             file = f"{name}.int8.onnx" if precision == "int8" and name in self.config["quantized"] else f"{name}.onnx"
             self.sessions[name] = onnxruntime.InferenceSession(str(self.model_dir / file), options, providers=providers)
         self.sentence_outputs = [o.name for o in self.sessions["sentence"].get_outputs()]
@@ -144,7 +153,7 @@ class OnnxText2Speech:
         """:meth:`__call__` from token ids (T_text,)."""
         plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds)
         z_p, mask = self.prior_sample(plan, noise, seed)
-        z = self.run_flow(z_p, mask, plan.get("flow_condition"))[:, :, : plan["frames"]]
+        z = self.inverse_flow(z_p, mask, plan.get("flow_condition")).latent(0, plan["frames"])
         wav = self.decode(z, plan.get("decoder_condition"))
         return dict(wav=wav, duration=plan["durations"], feat_gen=z[0].T)
 
@@ -209,11 +218,21 @@ class OnnxText2Speech:
         # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
         return z_p, np.ones((1, 1, padded), dtype=np.float32)
 
-    def run_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
-        inputs = dict(z_p=z_p, mask=mask)
-        if g is not None:
-            inputs["g"] = g
-        return self.sessions["flow"].run(None, inputs)[0]
+    def inverse_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> InverseFlowStream:
+        """The inverse flow of the prior sample (1, latent_dim, T) and its mask, computed as far as asked."""
+        factor = self.config["squeeze_factor"]
+
+        def block(session):
+            def run(y, block_mask):
+                inputs = dict(x=np.ascontiguousarray(y), mask=np.ascontiguousarray(block_mask))
+                if g is not None:
+                    inputs["g"] = g
+                return session.run(None, inputs)[0]
+            return run
+
+        return InverseFlowStream([block(self.sessions[name]) for name in self.flow_blocks],
+                                 self.config["flow_block_reach"], squeeze(z_p, factor), mask[:, :, factor - 1 :: factor],
+                                 factor, lambda y: unsqueeze(y, factor), np.zeros_like)
 
     def run_decoder(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
         inputs = dict(z=np.ascontiguousarray(z, dtype=np.float32))
@@ -228,42 +247,20 @@ class OnnxText2Speech:
 
     def stream(self, text: str, sids=None, spembs=None, noise_scale=None, length_scale=None,
                max_output_seconds=None, noise=None, seed=None, chunk_frames: int = 256,
-               first_chunk_frames: int = 16) -> "OnnxStream":
+               first_chunk_frames: int = 16) -> SynthesisStream:
         """:meth:`__call__` as a stream of waveform chunks (iterate the result); the chunks equal the one pass.
 
-        The sentence-level graphs run here; each chunk then runs the flow and the decoder on a
-        window holding the chunk and their reach on each side (recomputed per chunk: the graphs
-        keep no state).
+        The sentence-level graphs run here; each chunk then runs the flow blocks and the decoder
+        only as far as that chunk needs, as ``GlowWaveGAN.inference_stream`` does.
         """
         check_chunk_sizes(chunk_frames, first_chunk_frames)
         plan = self.sentence(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds)
         z_p, mask = self.prior_sample(plan, noise, seed)
-        return OnnxStream(self, plan, z_p, mask, chunk_frames, first_chunk_frames)
-
-
-class OnnxStream:
-    """Waveform chunks of one sentence from :meth:`OnnxText2Speech.stream`; ``durations`` and ``num_samples`` known first."""
-
-    def __init__(self, tts: OnnxText2Speech, plan, z_p, mask, chunk_frames, first_chunk_frames):
-        self.tts, self.plan, self.z_p, self.mask = tts, plan, z_p, mask
-        self.durations = plan["durations"]
-        self.frames = plan["frames"]
-        self.num_samples = self.frames * tts.hop
-        self.sampling_rate = tts.fs
-        self.chunk_frames, self.first_chunk_frames = chunk_frames, first_chunk_frames
-
-    def chunk_bounds(self) -> Iterator[Tuple[int, int]]:
-        """Output frames ``(start, end)`` of each chunk (see :func:`espnet2_glow_wavegan.synthesis.plan.chunk_bounds`)."""
-        return chunk_bounds(self.frames, self.first_chunk_frames, self.chunk_frames)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        c = self.tts.config
-        for span in stream_spans(self.frames, self.first_chunk_frames, self.chunk_frames, c["decoder_context_frames"]):
-            flow_lo, flow_hi = flow_window(span, c["flow_reach_frames"], c["squeeze_factor"], self.z_p.shape[2])
-            z = self.tts.run_flow(self.z_p[:, :, flow_lo:flow_hi], self.mask[:, :, flow_lo:flow_hi],
-                                  self.plan.get("flow_condition"))
-            wav = self.tts.run_decoder(z[:, :, span.lo - flow_lo : span.hi - flow_lo], self.plan.get("decoder_condition"))
-            yield wav[span.kept(self.tts.hop)]
+        condition = plan.get("decoder_condition")
+        return SynthesisStream(self.inverse_flow(z_p, mask, plan.get("flow_condition")),
+                               lambda z: self.run_decoder(z, condition), plan["frames"], self.hop,
+                               self.config["decoder_context_frames"], plan["durations"], self.fs, chunk_frames,
+                               first_chunk_frames)
 
 
 def main(argv=None) -> None:

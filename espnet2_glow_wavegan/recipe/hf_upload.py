@@ -112,7 +112,7 @@ def main(argv=None):
         speaker_args += ", spembs=torch.from_numpy(embedding)  # see spk_embeds.npz"
     results = [p for p in args.out_dir.rglob("RESULTS.md")]
     onnx_dirs = [p.parent.relative_to(args.out_dir) for p in sorted(args.out_dir.rglob("config.yaml"))
-                 if (p.parent / "flow.onnx").exists()]
+                 if (p.parent / "decoder.onnx").exists()]
     if args.package_url:
         package_source = f"source: {args.package_url}"
         install = f'pip install "espnet2-glow-wavegan @ git+{args.package_url}"'

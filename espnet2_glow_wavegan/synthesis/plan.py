@@ -1,6 +1,6 @@
 """Where each synthesis stage reads: the window arithmetic of every backend, written once (no torch here).
 
-glow_wavegan synthesises in four stages (``onnx/graphs.py`` exports them as four graphs): the
+glow_wavegan synthesises in four stages (``onnx/graphs.py`` exports them as graphs): the
 text encoder, the sentence (prior statistics, durations, speaker conditions), the inverse flow
 and the decoder. The text encoder's attention reads the whole text, so a long text is encoded in
 windows with context; after the sentence, the flow and the decoder reach a fixed number of
@@ -81,13 +81,6 @@ def stream_spans(frames: int, first_chunk_frames: int, chunk_frames: int, contex
 def folded(frames: int, factor: int) -> int:
     """``frames`` rounded up to a multiple of the flow's squeeze ``factor`` (the flow's input length)."""
     return -(-frames // factor) * factor
-
-
-def flow_window(span: Span, reach_frames: int, factor: int, padded_frames: int) -> Tuple[int, int]:
-    """The inverse flow's input window for the latent ``[span.lo, span.hi)``: its reach added, on the fold."""
-    lo = max(0, span.lo - reach_frames) // factor * factor
-    hi = min(padded_frames, folded(span.hi + reach_frames, factor))
-    return lo, hi
 
 
 # The synthesis knobs, each unset one taken from the model's configuration.
