@@ -41,8 +41,13 @@ ROOT = race.ROOT
 FINETUNE = ROOT / "egs2/TEMPLATE/tts1/conf/finetune/glow_wavegan.yaml"
 DECODER_FINETUNE = ROOT / "egs2/TEMPLATE/tts1/conf/finetune/wavegan_decoder.yaml"
 RACE_WORK = race.WORK_DIR.with_name(race.WORK_DIR.name + "_piper")
-# The race's final glow_wavegan: its WaveGAN share and the flow depth it raced with (docs/quality_race.md).
-RACE_SETTINGS = dict(wavegan_share=0.6, overrides={("glow_wavegan", "tts"): [("tts_conf.prior_params.flow_conf.blocks", 4)]})
+# The race's best glow_wavegan (docs/quality_race.md, the CPU preset's settings): its WaveGAN share, the
+# mel_vae encoder with 1000 reconstruction-only steps, and its flow depth. From scratch gets the settings
+# that made the race's model speak soonest.
+RACE_SETTINGS = dict(wavegan_share=0.6, overrides={
+    ("glow_wavegan", "wavegan"): [("tts_conf.generator_params.encoder", {"type": "mel_vae", "conf": {"channels": 128}}),
+                                  ("tts_conf.adversarial_start_steps", 1000)],
+    ("glow_wavegan", "tts"): [("tts_conf.prior_params.flow_conf.blocks", 4)]})
 # Fine-tuning within a CPU budget: the race's epoch length (a budget stop loses at most one epoch)
 # and every epoch kept for the curve, on top of conf/finetune/glow_wavegan.yaml.
 BUDGET_RUN = {"num_iters_per_epoch": 60, "max_epoch": 100000, "keep_nbest_models": 100000, "num_workers": 0,
@@ -267,6 +272,9 @@ def main(argv=None):
                         help="fine-tuning configs applied after conf/finetune/glow_wavegan.yaml (an experiment)")
     parser.add_argument("--decoder_config", type=Path, nargs="*", default=(),
                         help="... after conf/finetune/wavegan_decoder.yaml (--adapt_decoder)")
+    parser.add_argument("--corpus_minutes", type=float,
+                        help="build the new voice's corpus for this size (default: the largest of --minutes), so that "
+                             "runs of different sizes side by side share their held-out sentences")
     parser.add_argument("--cores", default="0,1")
     parser.add_argument("--work_dir", type=Path, default=race.WORK_DIR.with_name("adaptation"))
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
@@ -278,12 +286,12 @@ def main(argv=None):
     if not args.pretrained.exists():
         raise SystemExit(f"--pretrained {args.pretrained}: missing (run benchmarks/quality_race.py first)")
     sizes = [float(m) for m in args.minutes.split(",")]
-    # Sentences of about 3.5 s: enough for the largest size, plus the held-out ones.
-    count = int(max(sizes) * 60 / 3.0) + 2 * args.held_out + 10
+    # Sentences of about 3.5 s: enough for the largest size, plus the held-out ones (the corpus' last).
+    count = int(max(sizes + [args.corpus_minutes or 0]) * 60 / 3.0) + 2 * args.held_out + 10
     full = race_corpus.build(args.work_dir / "corpus", count, seed=args.seed, voice=args.voice)
     results = [run_size(args, minutes, full) for minutes in sizes]
     setup = dict(budget_minutes=args.budget_minutes, curve_minutes=args.curve_minutes, held_out=args.held_out,
-                 systems=args.systems, decoder_share=args.decoder_share,
+                 systems=args.systems, decoder_share=args.decoder_share, corpus_sentences=count,
                  voice=f"{args.voice} (benchmarks/race_corpus.py, seed {args.seed})",
                  pretrained=args.pretrained.name,  # the experiment's name: its folder is this machine's
                  **{f"{k}_settings": [yaml.safe_load(p.read_text()) for p in getattr(args, k)]
