@@ -103,6 +103,28 @@ def test_knobs_are_runtime_inputs(standard):
     assert np.array_equal(one, again) and not np.allclose(one, other)
 
 
+def test_given_durations_replace_the_predicted_ones_as_in_torch(standard):
+    """synthesize_ids / stream_ids with durations: torch's waveform, the same stream, the same refusals."""
+    model, tts = standard("ljspeech", "istft")
+    ids = torch.randint(2, 19, (15,))
+    durations = torch.randint(0, 6, (15,))
+    durations[0] = 3
+    with torch.no_grad():
+        reference = model.inference(ids, durations=durations, noise_scale=0.0)["wav"]
+    out = tts.synthesize_ids(ids.numpy(), durations=durations.numpy(), noise_scale=0.0)
+    assert np.array_equal(out["duration"], durations.numpy())
+    assert relative_error(out["wav"], reference) < 1e-4
+    stream = tts.stream_ids(ids.numpy(), durations=durations.numpy(), noise_scale=0.0, chunk_frames=7,
+                            first_chunk_frames=3)
+    assert relative_error(np.concatenate(list(stream)), out["wav"]) < 1e-5
+    for bad in (durations[:-1], durations - 10):
+        with pytest.raises(ValueError, match="durations must give") as raised:
+            tts.synthesize_ids(ids.numpy(), durations=bad.numpy())
+        with torch.no_grad(), pytest.raises(ValueError) as torch_raised:
+            model.inference(ids, durations=bad)
+        assert str(raised.value) == str(torch_raised.value)
+
+
 def test_text_goes_through_the_front_end(standard):
     _, tts = standard("ljspeech", "hifigan")
     ids = tts.token_ids("abc de.")

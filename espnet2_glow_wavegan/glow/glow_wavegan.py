@@ -11,6 +11,7 @@ from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
+    check_durations,
     check_output_length,
     check_synthesis_knobs,
     check_token_ids,
@@ -456,10 +457,7 @@ class GlowWaveGAN(WaveformGANTTS):
         if durations is not None:
             durations = durations.view(1, -1).long().to(text.device)
             if durations.size(1) != text.size(1) or bool((durations < 0).any()):
-                raise ValueError(
-                    f"durations must give a number of frames >= 0 for each of the {text.size(1)} tokens, "
-                    f"got {durations.size(1)} values (min {int(durations.min())})"
-                )
+                check_durations(durations[0].tolist(), text.size(1))
         else:
             durations = prior.predict_durations(log_dur, text_mask, length_scale)
         frames = int(durations.sum())  # the output's size; checked before anything is synthesised

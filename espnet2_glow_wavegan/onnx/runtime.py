@@ -30,6 +30,7 @@ from espnet2_glow_wavegan.onnx.manifest import REEXPORT, check_folder
 from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_success
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
+    check_durations,
     check_output_length,
     check_speaker_inputs,
     check_token_ids,
@@ -149,16 +150,16 @@ class OnnxText2Speech:
                                    max_output_seconds, noise, seed)
 
     def synthesize_ids(self, ids: np.ndarray, sids=None, spembs=None, noise_scale=None, length_scale=None,
-                       max_output_seconds=None, noise=None, seed=None) -> Dict[str, np.ndarray]:
-        """:meth:`__call__` from token ids (T_text,)."""
-        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds)
+                       max_output_seconds=None, noise=None, seed=None, durations=None) -> Dict[str, np.ndarray]:
+        """:meth:`__call__` from token ids (T_text,); ``durations`` (T_text,) frames per token override the predicted ones."""
+        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds, durations)
         z_p, mask = self.prior_sample(plan, noise, seed)
         z = self.inverse_flow(z_p, mask, plan.get("flow_condition")).latent(0, plan["frames"])
         wav = self.decode(z, plan.get("decoder_condition"))
         return dict(wav=wav, duration=plan["durations"], feat_gen=z[0].T)
 
     def sentence(self, ids, sids=None, spembs=None, noise_scale=None, length_scale=None,
-                 max_output_seconds=None) -> Dict[str, np.ndarray]:
+                 max_output_seconds=None, durations=None) -> Dict[str, np.ndarray]:
         """Checks, text encoder (in windows for a long text) and the sentence graph: the sentence-level part."""
         c = self.config
         noise_scale, length_scale, max_output_seconds = synthesis_knobs(c, noise_scale, length_scale, max_output_seconds)
@@ -168,11 +169,14 @@ class OnnxText2Speech:
         vocabulary = len(c["frontend"]["token_list"])
         if ids.min() < 0 or ids.max() >= vocabulary:
             raise ValueError(f"token ids must be in 0..{vocabulary - 1} (the model's token list), got {ids.min()}..{ids.max()}")
+        if durations is not None:
+            durations = np.asarray(durations, dtype=np.int64).reshape(-1)
+            check_durations(durations.tolist(), ids.size)
         h = self.text_states(ids)
         outs = self.sessions["sentence"].run(
             None, dict(h=h, length_scale=np.array(length_scale, dtype=np.float32), **speakers))
         plan = dict(zip(self.sentence_outputs, outs))
-        plan["durations"] = plan["durations"][0]
+        plan["durations"] = plan["durations"][0] if durations is None else durations
         plan["frames"] = int(plan["durations"].sum())
         check_output_length(plan["frames"], self.hop, self.fs, length_scale, max_output_seconds)
         plan["noise_scale"] = float(noise_scale)
@@ -253,8 +257,15 @@ class OnnxText2Speech:
         The sentence-level graphs run here; each chunk then runs the flow blocks and the decoder
         only as far as that chunk needs, as ``GlowWaveGAN.inference_stream`` does.
         """
+        return self.stream_ids(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds,
+                               noise, seed, chunk_frames, first_chunk_frames)
+
+    def stream_ids(self, ids: np.ndarray, sids=None, spembs=None, noise_scale=None, length_scale=None,
+                   max_output_seconds=None, noise=None, seed=None, chunk_frames: int = 256,
+                   first_chunk_frames: int = 16, durations=None) -> SynthesisStream:
+        """:meth:`stream` from token ids (T_text,); ``durations`` as in :meth:`synthesize_ids`."""
         check_chunk_sizes(chunk_frames, first_chunk_frames)
-        plan = self.sentence(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds)
+        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds, durations)
         z_p, mask = self.prior_sample(plan, noise, seed)
         condition = plan.get("decoder_condition")
         return SynthesisStream(self.inverse_flow(z_p, mask, plan.get("flow_condition")),

@@ -102,6 +102,15 @@ def check_speaker_inputs(spks: Optional[int], spk_embed_dim: Optional[int], sids
             raise ValueError("speaker embedding contains NaN or Inf")
 
 
+def check_durations(durations: Sequence[int], tokens: int) -> None:
+    """Refuse given durations that are not one number of frames >= 0 per token."""
+    if len(durations) != tokens or any(int(d) < 0 for d in durations):
+        raise ValueError(
+            f"durations must give a number of frames >= 0 for each of the {tokens} tokens, "
+            f"got {len(durations)} values (min {min((int(d) for d in durations), default=0)})"
+        )
+
+
 def check_chunk_sizes(chunk_frames: int, first_chunk_frames: int) -> None:
     """Refuse streaming chunk sizes below one frame."""
     if chunk_frames < 1 or first_chunk_frames < 1:
