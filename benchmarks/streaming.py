@@ -5,8 +5,10 @@
 
 Models and inputs as benchmarks/benchmark_tts.py: random weights of the configs' architectures,
 every token forced to 4 latent frames (so all systems make the same audio), noise_scale 0.667,
-glow_wavegan prepared with ``optimize_for_inference()`` (float32: same output) and ESPnet's VITS
-as shipped, which does not stream: its first audio is its whole synthesis.
+glow_wavegan prepared with ``optimize_for_inference()`` (float32: same output), the same iSTFT model
+exported to ONNX and streamed by the torch-free runtime (the same streaming code over its graphs;
+batch 1 only), and ESPnet's VITS as shipped, which does not stream: its first audio is its whole
+synthesis.
 
 Latency: sentences of 3, 10 and 30 s; median of --runs after --warmup runs. "First audio" is the
 call of ``inference_stream`` (text encoder, durations, prior sample) plus the first chunk; the
@@ -33,8 +35,39 @@ from benchmark_tts import FRAMES_PER_TOKEN, VOCAB, build  # noqa: E402
 
 SENTENCE_SECONDS = (3, 10, 30)
 BATCH_SIZES = (1, 4, 8, 16)
-SYSTEMS = {"glow_wavegan_istft": "glow_wavegan, iSTFT decoder", "glow_wavegan": "glow_wavegan, HiFi-GAN decoder",
-           "vits": "ESPnet VITS (no streaming, batch 1)"}
+SYSTEMS = {"glow_wavegan_istft": "glow_wavegan, iSTFT decoder",
+           "glow_wavegan_istft_onnx": "glow_wavegan, iSTFT decoder, ONNX Runtime float32 (batch 1)",
+           "glow_wavegan": "glow_wavegan, HiFi-GAN decoder", "vits": "ESPnet VITS (no streaming, batch 1)"}
+BATCH_1_ONLY = ("vits", "glow_wavegan_istft_onnx")
+
+
+def samples(wav):
+    """Samples of a torch or numpy waveform."""
+    return wav.numel() if hasattr(wav, "numel") else wav.size
+
+
+class OnnxModel:
+    """The model exported to ONNX, synthesised by the torch-free runtime, called here as the torch model is."""
+
+    def __init__(self, model, threads):
+        import tempfile
+
+        from espnet2_glow_wavegan.onnx.export import export
+        from espnet2_glow_wavegan.onnx.runtime import OnnxText2Speech
+
+        self.folder = tempfile.TemporaryDirectory()
+        frontend = dict(token_type="char", token_list=["<blank>", "<unk>"] + [f"t{i}" for i in range(2, VOCAB)],
+                        cleaner=None, g2p=None)
+        export(model, frontend, Path(self.folder.name) / "onnx")
+        self.tts = OnnxText2Speech(Path(self.folder.name) / "onnx", threads=threads)
+        self.fs = self.tts.fs
+
+    def inference_stream(self, text, durations, noise_scale, chunk_frames, first_chunk_frames):
+        return self.tts.stream_ids(text.numpy(), durations=durations.numpy(), noise_scale=noise_scale, seed=0,
+                                   chunk_frames=chunk_frames, first_chunk_frames=first_chunk_frames)
+
+    def inference(self, text, durations, noise_scale):
+        return self.tts.synthesize_ids(text.numpy(), durations=durations.numpy(), noise_scale=noise_scale, seed=0)
 
 
 def tokens_for(seconds, fs, hop):
@@ -76,14 +109,14 @@ def latency(model, system, seconds, args):
             first = next(chunks)
             first_audio = time.perf_counter() - start
             timed["first_chunk_decoder"] = first_audio - timed["sentence"] - timed["first_chunk_flow"]
-            samples = first.numel() + sum(c.numel() for c in chunks)
+            total_samples = samples(first) + sum(samples(c) for c in chunks)
             total = time.perf_counter() - start
             torch.manual_seed(0)
             start = time.perf_counter()
             model.inference(text, durations=durations, noise_scale=0.667)
             one_pass = time.perf_counter() - start
-            row = dict(first_audio=first_audio, total=total, one_pass=one_pass, audio=samples / model.fs,
-                       first_chunk_seconds=first.numel() / model.fs, **timed)
+            row = dict(first_audio=first_audio, total=total, one_pass=one_pass, audio=total_samples / model.fs,
+                       first_chunk_seconds=samples(first) / model.fs, **timed)
         if i >= args.warmup:
             rows.append(row)
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
@@ -113,7 +146,7 @@ def throughput(model, system, batch_size, args):
                     text[b, : sizes[b]] = t
                     durations[b, : sizes[b]] = FRAMES_PER_TOKEN
                 out = model.batch_inference(text, torch.tensor(sizes), durations=durations, noise_scale=0.667)
-            audio += sum(o["wav"].numel() for o in out)
+            audio += sum(samples(o["wav"]) for o in out)
         elapsed = time.perf_counter() - start
         if i > 0:
             times.append(elapsed)
@@ -173,11 +206,13 @@ def main():
     results = {}
     with torch.inference_mode():
         for system in args.systems:
-            model = build(system, args.tiny).eval()
-            if system != "vits":
+            model = build(system.replace("_onnx", ""), args.tiny).eval()
+            if system.endswith("_onnx"):
+                model = OnnxModel(model, args.threads)
+            elif system != "vits":
                 model.optimize_for_inference()
             results[system] = dict(latency=[latency(model, system, s, args) for s in SENTENCE_SECONDS], throughput={})
-            for batch_size in BATCH_SIZES if system != "vits" else (1,):
+            for batch_size in BATCH_SIZES if system not in BATCH_1_ONLY else (1,):
                 results[system]["throughput"][str(batch_size)] = throughput(model, system, batch_size, args)
             print(system, json.dumps(results[system]), file=sys.stderr, flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -95,16 +95,21 @@ def test_bfloat16_decoder_is_an_opt_in_close_to_float32():
 def test_streaming_benchmark_command_produces_a_finite_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/streaming.py"), "--tiny", "--runs", "1", "--warmup", "0",
-         "--throughput_runs", "1", "--threads", "1", "--systems", "glow_wavegan_istft", "vits", "--out_dir", str(tmp_path)],
+         "--throughput_runs", "1", "--threads", "1", "--systems", "glow_wavegan_istft", "glow_wavegan_istft_onnx", "vits",
+         "--out_dir", str(tmp_path)],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "streaming_tiny.json").read_text())["results"]
-    assert list(results) == ["glow_wavegan_istft", "vits"]
-    for row in results["glow_wavegan_istft"]["latency"]:
-        assert 0 < row["first_audio"] <= row["total"] and row["sentence"] + row["first_chunk_flow"] < row["first_audio"]
+    assert list(results) == ["glow_wavegan_istft", "glow_wavegan_istft_onnx", "vits"]
+    for system in ("glow_wavegan_istft", "glow_wavegan_istft_onnx"):
+        for row in results[system]["latency"]:
+            assert 0 < row["first_audio"] <= row["total"] and row["sentence"] + row["first_chunk_flow"] < row["first_audio"]
+    # the forced durations reach the runtime: the same audio for every sentence as torch
+    assert [r["audio"] for r in results["glow_wavegan_istft_onnx"]["latency"]] == \
+        [r["audio"] for r in results["glow_wavegan_istft"]["latency"]]
     assert list(results["glow_wavegan_istft"]["throughput"]) == ["1", "4", "8", "16"]
-    assert list(results["vits"]["throughput"]) == ["1"]
+    assert list(results["glow_wavegan_istft_onnx"]["throughput"]) == list(results["vits"]["throughput"]) == ["1"]
     assert all(math.isfinite(r["audio_per_second"]) for s in results.values() for r in s["throughput"].values())
     assert "| glow_wavegan, iSTFT decoder |" in (tmp_path / "streaming_tiny.md").read_text()
 
