@@ -11,7 +11,6 @@ from espnet2_glow_wavegan.glow.prior import FlowPrior, durations_to_path, expand
 from espnet2_glow_wavegan.legacy import composed_generator_params, composed_prior_params
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
-    check_durations,
     check_output_length,
     check_synthesis_knobs,
     check_token_ids,
@@ -19,7 +18,9 @@ from espnet2_glow_wavegan.synthesis.checks import (
     refuse_language_ids,
 )
 from espnet2_glow_wavegan.synthesis.plan import synthesis_knobs
+from espnet2_glow_wavegan.synthesis.engine import Synthesizer
 from espnet2_glow_wavegan.synthesis.stream import SynthesisStream
+from espnet2_glow_wavegan.synthesis.torch_backend import TorchStages
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
 from espnet2_glow_wavegan.wavegan.generator import WaveGANGenerator, real_audio_segments, sample_posterior
 from espnet2_glow_wavegan.wavegan.loss import WaveformGANLoss
@@ -413,17 +414,18 @@ class GlowWaveGAN(WaveformGANTTS):
             (T_feats, T_text) when it has at most ``att_w_max_elements`` elements.
         """
         refuse_language_ids(kwargs.get("lids"))
-        plan = self._sentence(text, feats, sids, spembs, durations, noise_scale, length_scale,
-                              use_teacher_forcing, max_output_seconds)
-        prior, wavegan = self.generator.prior, self.generator.wavegan
-        durations, frames = plan["durations"], plan["frames"]
-        with_path = frames * durations.size(1) <= self.att_w_max_elements
-        z, _, path = prior.sample_latent(plan["mean"], plan["log_std"], durations, plan["text_mask"], g=plan["g"],
-                                         noise_scale=plan["noise_scale"], with_path=with_path, noise=noise)
-        wav = wavegan.decode(z, g=plan["g_decoder"], chunk_frames=self.decode_chunk_frames)
-        out = dict(wav=wav.view(-1), duration=durations[0], feat_gen=z[0].transpose(0, 1))
-        if with_path:
-            out["att_w"] = path[0]
+        if use_teacher_forcing and durations is None:
+            self._knobs(noise_scale, length_scale, max_output_seconds)
+            self.check_speaker_inputs(sids, spembs)
+            self.check_text(text)
+            durations = self._teacher_forced_durations(text, feats, sids, spembs)
+        engine = Synthesizer(TorchStages(self))
+        sentence = engine.sentence(text, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
+        wav, z = engine.one_pass(sentence, noise=noise)
+        durations, frames = sentence.durations, sentence.frames
+        out = dict(wav=wav, duration=durations, feat_gen=z[0].transpose(0, 1))
+        if frames * sentence.tokens <= self.att_w_max_elements:
+            out["att_w"] = durations_to_path(durations.view(1, -1), z.new_ones(1, 1, sentence.tokens), frames)[0]
         return out
 
     def _knobs(self, noise_scale, length_scale, max_output_seconds):
@@ -437,33 +439,16 @@ class GlowWaveGAN(WaveformGANTTS):
         silent = self.silent_token_ids.tolist() if self.silent_token_ids.numel() else ()
         check_token_ids(text.tolist(), set(silent))
 
-    def _sentence(self, text, feats, sids, spembs, durations, noise_scale, length_scale, use_teacher_forcing,
-                  max_output_seconds):
-        """The sentence-level part of synthesis: checks, text encoder, durations (see :meth:`inference`)."""
-        noise_scale, length_scale, max_output_seconds = self._knobs(noise_scale, length_scale, max_output_seconds)
-        self.check_speaker_inputs(sids, spembs)
-        self.check_text(text)
+    def _teacher_forced_durations(self, text, feats, sids, spembs) -> torch.Tensor:
+        """Frames per token (T_text,) that MAS aligns with the reference waveform ``feats`` (use_teacher_forcing)."""
+        if feats is None:
+            raise ValueError("use_teacher_forcing needs the reference waveform (speech)")
         wavegan, prior = self.generator.wavegan, self.generator.prior
         text = text.view(1, -1)
-        text_lengths = torch.tensor([text.size(1)], device=text.device)
-        g = prior.speaker(sids, spembs)
-        mean, log_std, log_dur, text_mask = prior.encode_text(text, text_lengths, g)
-        if use_teacher_forcing and durations is None:
-            if feats is None:
-                raise ValueError("use_teacher_forcing needs the reference waveform (speech)")
-            wav = feats.reshape(1, -1).float()
-            z, _, _, z_mask = wavegan.encode(wav, torch.tensor([wav.size(1)], device=wav.device), sample=False)
-            durations = prior(text, text_lengths, z, z_mask.sum(dim=(1, 2)).long(), g=g)["durations"][0]
-        if durations is not None:
-            durations = durations.view(1, -1).long().to(text.device)
-            if durations.size(1) != text.size(1) or bool((durations < 0).any()):
-                check_durations(durations[0].tolist(), text.size(1))
-        else:
-            durations = prior.predict_durations(log_dur, text_mask, length_scale)
-        frames = int(durations.sum())  # the output's size; checked before anything is synthesised
-        self.check_output_length(frames, length_scale, max_output_seconds)
-        return dict(mean=mean, log_std=log_std, durations=durations, text_mask=text_mask, g=g, frames=frames,
-                    g_decoder=wavegan.speaker(sids, spembs), noise_scale=noise_scale)
+        wav = feats.reshape(1, -1).float()
+        z, _, _, z_mask = wavegan.encode(wav, torch.tensor([wav.size(1)], device=wav.device), sample=False)
+        return prior(text, torch.tensor([text.size(1)], device=text.device), z, z_mask.sum(dim=(1, 2)).long(),
+                     g=prior.speaker(sids, spembs))["durations"][0]
 
     def check_output_length(self, frames: int, length_scale: float, max_output_seconds: float, item: str = "") -> None:
         """Refuse an output of ``frames`` latent frames longer than ``max_output_seconds`` (``item`` prefixes the message)."""
@@ -507,22 +492,9 @@ class GlowWaveGAN(WaveformGANTTS):
             ``num_samples`` and ``sampling_rate`` are known before the first chunk.
         """
         check_chunk_sizes(chunk_frames, first_chunk_frames)
-        plan = self._sentence(text, None, sids, spembs, durations, noise_scale, length_scale, False,
-                              max_output_seconds)
-        prior, wavegan = self.generator.prior, self.generator.wavegan
-        durations = plan["durations"]
-        lengths = durations.sum(dim=1)
-        mean_y, log_std_y = (expand_by_durations(x, durations, plan["frames"]) for x in (plan["mean"], plan["log_std"]))
-        z_p, _, flow_mask = prior.prior_sample(mean_y, log_std_y, lengths, plan["noise_scale"], noise)
-        g_decoder = plan["g_decoder"]
-
-        def decode(z):
-            with torch.no_grad():  # a stream is read from a generator, which the caller's grad mode does not reach
-                return wavegan.decoder(z, g=g_decoder)[0, 0]
-
-        return SynthesisStream(prior.flow.inverse_stream(z_p, flow_mask, g=plan["g"]), decode, plan["frames"],
-                               wavegan.upsample_factor, wavegan.decoder.context_frames(), durations[0], self.fs,
-                               chunk_frames, first_chunk_frames)
+        engine = Synthesizer(TorchStages(self))
+        sentence = engine.sentence(text, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
+        return engine.stream(sentence, noise=noise, chunk_frames=chunk_frames, first_chunk_frames=first_chunk_frames)
 
     @torch.no_grad()
     def batch_inference(
