@@ -172,13 +172,16 @@ def graph_profile(tts, ids, args):
     parts = {k: [] for k in ("text encoder + sentence", "noise + repeat", "flow", "decoder")}
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        plan = tts.sentence(ids, noise_scale=0.667)
+        engine, stages = tts.engine, tts.engine.backend
+        sentence = engine.sentence(ids, noise_scale=0.667)
+        st = sentence.stages
         t1 = time.perf_counter()
-        z_p, mask = tts.prior_sample(plan, seed=0)
+        z_p, mask = stages.prior_sample(st["mean"], st["log_std"], sentence.durations, sentence.frames,
+                                        sentence.noise_scale, seed=0)
         t2 = time.perf_counter()
-        z = tts.inverse_flow(z_p, mask, plan.get("flow_condition")).latent(0, plan["frames"])
+        z = stages.inverse_flow(z_p, mask, st.get("flow_condition")).latent(0, sentence.frames)
         t3 = time.perf_counter()
-        tts.decode(z, plan.get("decoder_condition"))
+        engine.decode(sentence, z)
         t4 = time.perf_counter()
         for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             parts[key].append(seconds * 1000)

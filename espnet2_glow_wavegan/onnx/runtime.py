@@ -8,12 +8,12 @@
 
 The text goes through the ESPnet text front end the model was trained with (cleaner, g2p,
 tokenizer, token list from the exported ``config.yaml``), then the graphs of
-:mod:`espnet2_glow_wavegan.onnx.graphs`. Between them this module repeats each token's prior
-statistics by its duration, draws the noise (numpy, or the ``noise`` given), and encodes long
-texts in windows and decodes long latents in chunks exactly as the torch model does, so that
-with ``noise_scale`` 0 or the same noise the waveform equals ``GlowWaveGAN.inference``'s.
-Inputs are checked as the torch model checks them, with the same messages, before onnxruntime
-sees them.
+:mod:`espnet2_glow_wavegan.onnx.graphs`, run by the synthesis engine that runs the torch model
+(:mod:`espnet2_glow_wavegan.synthesis.engine`; :class:`OnnxStages` is its backend here): the same
+checks and messages before onnxruntime sees an input, the same text windows, flow stream and decode
+chunks. This module only draws the noise in numpy (or takes the ``noise`` given) and repeats each
+token's prior statistics by its duration, so that with ``noise_scale`` 0 or the same noise the
+waveform equals ``GlowWaveGAN.inference``'s.
 """
 
 import argparse
@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import yaml
@@ -31,11 +31,10 @@ from espnet2_glow_wavegan.output_files import check_output_folder, replaced_on_s
 from espnet2_glow_wavegan.synthesis.checks import (
     check_chunk_sizes,
     check_durations,
-    check_output_length,
     check_speaker_inputs,
-    check_token_ids,
 )
-from espnet2_glow_wavegan.synthesis.plan import decode_spans, folded, synthesis_knobs, text_spans
+from espnet2_glow_wavegan.synthesis.engine import Settings, Synthesizer
+from espnet2_glow_wavegan.synthesis.plan import folded
 from espnet2_glow_wavegan.synthesis.stream import InverseFlowStream, SynthesisStream
 from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
@@ -101,6 +100,7 @@ class OnnxText2Speech:
         self.hop = self.config["hop_length"]
         self.silent_token_ids = set(self.config["silent_token_ids"])
         self._frontend = None
+        self.engine = Synthesizer(OnnxStages(self))
 
     # -- the text front end -------------------------------------------------------------
 
@@ -152,35 +152,9 @@ class OnnxText2Speech:
     def synthesize_ids(self, ids: np.ndarray, sids=None, spembs=None, noise_scale=None, length_scale=None,
                        max_output_seconds=None, noise=None, seed=None, durations=None) -> Dict[str, np.ndarray]:
         """:meth:`__call__` from token ids (T_text,); ``durations`` (T_text,) frames per token override the predicted ones."""
-        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds, durations)
-        z_p, mask = self.prior_sample(plan, noise, seed)
-        z = self.inverse_flow(z_p, mask, plan.get("flow_condition")).latent(0, plan["frames"])
-        wav = self.decode(z, plan.get("decoder_condition"))
-        return dict(wav=wav, duration=plan["durations"], feat_gen=z[0].T)
-
-    def sentence(self, ids, sids=None, spembs=None, noise_scale=None, length_scale=None,
-                 max_output_seconds=None, durations=None) -> Dict[str, np.ndarray]:
-        """Checks, text encoder (in windows for a long text) and the sentence graph: the sentence-level part."""
-        c = self.config
-        noise_scale, length_scale, max_output_seconds = synthesis_knobs(c, noise_scale, length_scale, max_output_seconds)
-        speakers = self.speaker_inputs(sids, spembs)
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        check_token_ids(ids.tolist(), self.silent_token_ids)
-        vocabulary = len(c["frontend"]["token_list"])
-        if ids.min() < 0 or ids.max() >= vocabulary:
-            raise ValueError(f"token ids must be in 0..{vocabulary - 1} (the model's token list), got {ids.min()}..{ids.max()}")
-        if durations is not None:
-            durations = np.asarray(durations, dtype=np.int64).reshape(-1)
-            check_durations(durations.tolist(), ids.size)
-        h = self.text_states(ids)
-        outs = self.sessions["sentence"].run(
-            None, dict(h=h, length_scale=np.array(length_scale, dtype=np.float32), **speakers))
-        plan = dict(zip(self.sentence_outputs, outs))
-        plan["durations"] = plan["durations"][0] if durations is None else durations
-        plan["frames"] = int(plan["durations"].sum())
-        check_output_length(plan["frames"], self.hop, self.fs, length_scale, max_output_seconds)
-        plan["noise_scale"] = float(noise_scale)
-        return plan
+        sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
+        wav, z = self.engine.one_pass(sentence, noise, seed)
+        return dict(wav=wav, duration=sentence.durations, feat_gen=z[0].T)
 
     def speaker_inputs(self, sids, spembs) -> Dict[str, np.ndarray]:
         """The speaker inputs as the graphs take them, checked as the torch model checks them."""
@@ -199,63 +173,13 @@ class OnnxText2Speech:
             inputs["spembs"] = spembs.reshape(1, dim)
         return inputs
 
-    def text_states(self, ids: np.ndarray) -> np.ndarray:
-        """Encoder states (1, hidden, T_text); a long text in the windows of ``FlowPrior.text_states``."""
-        encoder = self.sessions["text_encoder"]
-        spans = text_spans(ids.size, self.config["synthesis_window_tokens"], self.config["synthesis_window_context"])
-        return np.concatenate([encoder.run(None, dict(text=ids[s.lo : s.hi].reshape(1, -1)))[0][:, :, s.kept()]
-                               for s in spans], axis=2)
-
-    def prior_sample(self, plan, noise=None, seed=None) -> Tuple[np.ndarray, np.ndarray]:
-        """The flow's input: N(mean, (noise_scale * std)^2) per frame, padded to the flow's fold, and its mask."""
-        durations, frames, f = plan["durations"], plan["frames"], self.config["squeeze_factor"]
-        mean_y = np.repeat(plan["mean"], durations, axis=2)
-        log_std_y = np.repeat(plan["log_std"], durations, axis=2)
-        if noise is None:
-            noise = np.random.default_rng(seed).standard_normal(mean_y.shape, dtype=np.float32)
-        noise = np.asarray(noise, dtype=np.float32).reshape(1, mean_y.shape[1], -1)
-        if noise.shape[2] < frames:
-            raise ValueError(f"noise has {noise.shape[2]} frames, the output needs {frames}")
-        z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(plan["noise_scale"])
-        padded = folded(frames, f)
-        z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)
-        # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
-        return z_p, np.ones((1, 1, padded), dtype=np.float32)
-
-    def inverse_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> InverseFlowStream:
-        """The inverse flow of the prior sample (1, latent_dim, T) and its mask, computed as far as asked."""
-        factor = self.config["squeeze_factor"]
-
-        def block(session):
-            def run(y, block_mask):
-                inputs = dict(x=np.ascontiguousarray(y), mask=np.ascontiguousarray(block_mask))
-                if g is not None:
-                    inputs["g"] = g
-                return session.run(None, inputs)[0]
-            return run
-
-        return InverseFlowStream([block(self.sessions[name]) for name in self.flow_blocks],
-                                 self.config["flow_block_reach"], squeeze(z_p, factor), mask[:, :, factor - 1 :: factor],
-                                 factor, lambda y: unsqueeze(y, factor), np.zeros_like)
-
-    def run_decoder(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
-        inputs = dict(z=np.ascontiguousarray(z, dtype=np.float32))
-        if g is not None:
-            inputs["g"] = g
-        return self.sessions["decoder"].run(None, inputs)[0][0]
-
-    def decode(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
-        """z (1, latent_dim, T) -> waveform (T * hop,); a long latent in chunks, as ``WaveGANGenerator.decode``."""
-        spans = decode_spans(z.shape[2], self.config["decode_chunk_frames"], self.config["decoder_context_frames"])
-        return np.concatenate([self.run_decoder(z[:, :, s.lo : s.hi], g)[s.kept(self.hop)] for s in spans])
-
     def stream(self, text: str, sids=None, spembs=None, noise_scale=None, length_scale=None,
                max_output_seconds=None, noise=None, seed=None, chunk_frames: int = 256,
                first_chunk_frames: int = 16) -> SynthesisStream:
         """:meth:`__call__` as a stream of waveform chunks (iterate the result); the chunks equal the one pass.
 
         The sentence-level graphs run here; each chunk then runs the flow blocks and the decoder
-        only as far as that chunk needs, as ``GlowWaveGAN.inference_stream`` does.
+        only as far as that chunk needs, as ``GlowWaveGAN.inference_stream`` does (the same engine).
         """
         return self.stream_ids(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds,
                                noise, seed, chunk_frames, first_chunk_frames)
@@ -265,13 +189,87 @@ class OnnxText2Speech:
                    first_chunk_frames: int = 16, durations=None) -> SynthesisStream:
         """:meth:`stream` from token ids (T_text,); ``durations`` as in :meth:`synthesize_ids`."""
         check_chunk_sizes(chunk_frames, first_chunk_frames)
-        plan = self.sentence(ids, sids, spembs, noise_scale, length_scale, max_output_seconds, durations)
-        z_p, mask = self.prior_sample(plan, noise, seed)
-        condition = plan.get("decoder_condition")
-        return SynthesisStream(self.inverse_flow(z_p, mask, plan.get("flow_condition")),
-                               lambda z: self.run_decoder(z, condition), plan["frames"], self.hop,
-                               self.config["decoder_context_frames"], plan["durations"], self.fs, chunk_frames,
-                               first_chunk_frames)
+        sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
+        return self.engine.stream(sentence, noise, seed, chunk_frames, first_chunk_frames)
+
+
+class OnnxStages:
+    """The synthesis engine's backend over an exported folder: its onnxruntime sessions on numpy arrays."""
+
+    def __init__(self, tts: OnnxText2Speech):
+        self.tts = tts  # its sessions are looked up at each call
+        c = tts.config
+        self.settings = Settings(
+            sampling_rate=c["sampling_rate"], hop_length=c["hop_length"], vocabulary=len(c["frontend"]["token_list"]),
+            silent_token_ids=frozenset(c["silent_token_ids"]), decoder_context_frames=c["decoder_context_frames"],
+            decode_chunk_frames=c["decode_chunk_frames"], synthesis_window_tokens=c["synthesis_window_tokens"],
+            synthesis_window_context=c["synthesis_window_context"], noise_scale=c["noise_scale"],
+            length_scale=c["length_scale"], max_output_seconds=c["max_output_seconds"])
+
+    def token_ids(self, ids) -> List[int]:
+        return np.asarray(ids, dtype=np.int64).reshape(-1).tolist()
+
+    def speakers(self, sids, spembs) -> Dict[str, np.ndarray]:
+        return self.tts.speaker_inputs(sids, spembs)
+
+    def encode_text(self, ids, lo: int, hi: int) -> np.ndarray:
+        window = np.asarray(ids, dtype=np.int64).reshape(1, -1)[:, lo:hi]
+        return self.tts.sessions["text_encoder"].run(None, dict(text=window))[0]
+
+    def join(self, pieces: List[np.ndarray]) -> np.ndarray:
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=2)
+
+    def sentence(self, h: np.ndarray, length_scale: float, speakers: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        outs = self.tts.sessions["sentence"].run(
+            None, dict(h=h, length_scale=np.array(length_scale, dtype=np.float32), **speakers))
+        stages = dict(zip(self.tts.sentence_outputs, outs))
+        stages["durations"] = stages["durations"][0]
+        return stages
+
+    def given_durations(self, durations, tokens: int) -> np.ndarray:
+        durations = np.asarray(durations, dtype=np.int64).reshape(-1)
+        check_durations(durations.tolist(), tokens)
+        return durations
+
+    def frames(self, durations: np.ndarray) -> int:
+        return int(durations.sum())
+
+    def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, seed=None):
+        """The flow's input: N(mean, (noise_scale * std)^2) per frame, padded to the flow's fold, and its mask."""
+        mean_y = np.repeat(mean, durations, axis=2)
+        log_std_y = np.repeat(log_std, durations, axis=2)
+        if noise is None:
+            noise = np.random.default_rng(seed).standard_normal(mean_y.shape, dtype=np.float32)
+        noise = np.asarray(noise, dtype=np.float32).reshape(1, mean_y.shape[1], -1)
+        if noise.shape[2] < frames:
+            raise ValueError(f"noise has {noise.shape[2]} frames, the output needs {frames}")
+        z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(noise_scale)
+        padded = folded(frames, self.tts.config["squeeze_factor"])
+        z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)
+        # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
+        return z_p, np.ones((1, 1, padded), dtype=np.float32)
+
+    def inverse_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> InverseFlowStream:
+        """The inverse flow of the prior sample (1, latent_dim, T) and its mask, computed as far as asked."""
+        factor = self.tts.config["squeeze_factor"]
+
+        def block(name):
+            def run(y, block_mask):
+                inputs = dict(x=np.ascontiguousarray(y), mask=np.ascontiguousarray(block_mask))
+                if g is not None:
+                    inputs["g"] = g
+                return self.tts.sessions[name].run(None, inputs)[0]
+            return run
+
+        return InverseFlowStream([block(name) for name in self.tts.flow_blocks], self.tts.config["flow_block_reach"],
+                                 squeeze(z_p, factor), mask[:, :, factor - 1 :: factor], factor,
+                                 lambda y: unsqueeze(y, factor), np.zeros_like)
+
+    def decode(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
+        inputs = dict(z=np.ascontiguousarray(z, dtype=np.float32))
+        if g is not None:
+            inputs["g"] = g
+        return self.tts.sessions["decoder"].run(None, inputs)[0][0]
 
 
 def main(argv=None) -> None:

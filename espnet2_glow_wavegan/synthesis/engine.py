@@ -111,10 +111,14 @@ class Synthesizer:
     def one_pass(self, sentence: Sentence, noise=None, seed: Optional[int] = None):
         """``(wav (frames * hop,), z (1, latent_dim, frames))``: the stream of one chunk, decoded in the long form's chunks."""
         z = self.inverse_flow(sentence, noise, seed).latent(0, sentence.frames)
+        return self.decode(sentence, z), z
+
+    def decode(self, sentence: Sentence, z):
+        """The waveform (frames * hop,) of the latent z (1, latent_dim, frames), a long one in chunks with context."""
         s, condition = self.settings, sentence.stages.get("decoder_condition")
         spans = decode_spans(sentence.frames, s.decode_chunk_frames, s.decoder_context_frames)
         pieces = [self.backend.decode(z[:, :, span.lo : span.hi], condition)[span.kept(s.hop_length)] for span in spans]
-        return (pieces[0] if len(pieces) == 1 else self.backend.join([p[None, None] for p in pieces])[0, 0]), z
+        return pieces[0] if len(pieces) == 1 else self.backend.join([p[None, None] for p in pieces])[0, 0]
 
     def stream(self, sentence: Sentence, noise=None, seed: Optional[int] = None, chunk_frames: int = 256,
                first_chunk_frames: int = 16) -> SynthesisStream:
