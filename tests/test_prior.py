@@ -172,25 +172,3 @@ def test_expanding_by_durations_is_the_alignment_product():
     text_mask = (durations.new_tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0]])).unsqueeze(1).float()
     path = durations_to_path(durations, text_mask, 10)
     torch.testing.assert_close(expand_by_durations(x * text_mask, durations, 10), torch.matmul(path, (x * text_mask).transpose(1, 2)).transpose(1, 2))
-
-
-def test_a_paragraph_is_encoded_in_windows_at_synthesis_and_a_sentence_whole():
-    torch.manual_seed(0)
-    prior = tiny_prior(synthesis_window_tokens=8, synthesis_window_context=4).eval()
-    seen = []
-    prior.text_encoder.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].size(1)))
-    sentence, paragraph = torch.randint(1, 10, (1, 16)), torch.randint(1, 10, (1, 45))
-    with torch.no_grad():
-        h, mask = prior.text_states(sentence, torch.tensor([16]))
-        assert seen == [16] and h.shape[2] == 16  # up to window + both contexts: whole, as in training
-        seen.clear()
-        h, mask = prior.text_states(paragraph, torch.tensor([45]))
-        assert max(seen) <= 8 + 2 * 4 and len(seen) == 6 and h.shape[2] == 45 and mask.sum() == 45
-        # Each window's tokens are the encoder's output for that window with its context, in order.
-        alone = prior.text_encoder(paragraph[:, 12:28], torch.tensor([16]))[0]
-        assert torch.allclose(h[:, :, 16:24], alone[:, :, 4:12], atol=1e-6)
-        # Training (and batches) always encode whole texts.
-        prior.train()
-        seen.clear()
-        prior.text_states(paragraph, torch.tensor([45]))
-        assert seen == [45]

@@ -514,7 +514,7 @@ class GlowWaveGAN(WaveformGANTTS):
         Every convolution reads zeros past each item's end, as it pads an item alone, so with
         ``noise_scale`` 0 (or the same noise) an item's waveform equals its batch-1 synthesis
         up to float summation order. Texts too long for one text-encoder window (see
-        ``FlowPrior.text_states``) are synthesised alone. Sort texts by length before batching:
+        ``synthesis_window_tokens``) are synthesised alone. Sort texts by length before batching:
         a batch costs what its longest item costs, times its size.
 
         Args:
@@ -523,8 +523,7 @@ class GlowWaveGAN(WaveformGANTTS):
             sids: Speaker ids (B,) or (B, 1). spembs: Speaker embeddings (B, spk_embed_dim).
             durations: Frames per token (B, T_text), overriding the predictor.
             noise_scale, length_scale, max_output_seconds: As :meth:`inference`, for every item.
-            noise: The standard-normal draw (B, latent_dim, max T_feats) to use (texts synthesised
-                alone draw their own).
+            noise: The standard-normal draw (B, latent_dim, max T_feats) to use.
 
         Raises:
             ValueError: as :meth:`inference`, the message starting with the item's index.
@@ -550,7 +549,8 @@ class GlowWaveGAN(WaveformGANTTS):
         for b in alone:
             try:
                 outs[b] = self.inference(text[b, : sizes[b]], sids=rows(sids, b), spembs=rows(spembs, b),
-                                         durations=None if durations is None else durations[b, : sizes[b]], **knobs)
+                                         durations=None if durations is None else durations[b, : sizes[b]],
+                                         noise=None if noise is None else noise[b : b + 1], **knobs)
             except ValueError as e:
                 raise ValueError(f"item {b} of the batch: {e}") from None
         rest = [b for b in range(batch) if b not in outs]

@@ -15,7 +15,7 @@ from typeguard import typechecked
 from espnet2_glow_wavegan.espnet_patches import padding_zeroed_at_convolutions
 from espnet2_glow_wavegan.glow.flow import GlowFlow
 from espnet2_glow_wavegan.speaker import SpeakerCondition
-from espnet2_glow_wavegan.synthesis.plan import folded, text_spans, text_windowed
+from espnet2_glow_wavegan.synthesis.plan import folded, text_windowed
 from espnet2_glow_wavegan.utils import float32, frame_mask
 
 LOG_2PI = math.log(2 * math.pi)
@@ -159,28 +159,18 @@ class FlowPrior(torch.nn.Module):
         return mean, log_std, self.log_durations(h, text_mask, g)
 
     def text_states(self, text: torch.Tensor, text_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Text encoder states (B, hidden, T_text) and mask (B, 1, T_text).
+        """Text encoder states (B, hidden, T_text) and mask (B, 1, T_text) of whole texts, as in training.
 
-        The encoder's self-attention is quadratic in the text length. Training texts are
-        sentences; a paragraph at synthesis is encoded in windows of
-        ``synthesis_window_tokens``, each with ``synthesis_window_context`` tokens of
-        context on both sides (the attention is relative, so a window is encoded as if it
-        began the text). Texts up to the window plus both contexts are encoded whole,
-        exactly as in training.
+        The encoder's self-attention is quadratic in the text length: synthesis encodes a
+        paragraph in windows of ``synthesis_window_tokens`` with ``synthesis_window_context``
+        tokens of context on each side (``synthesis/engine.py``; the attention is relative, so a
+        window is encoded as if it began the text).
         """
-        tokens = text.size(1)
-        if self.training or text.size(0) != 1 or not self.windowed(tokens):
-            text_mask = frame_mask(text_lengths, tokens)
-            return self._encode(text, text_mask), text_mask
-        pieces = []
-        for span in text_spans(tokens, self.synthesis_window_tokens, self.synthesis_window_context):
-            h = self._encode(text[:, span.lo : span.hi], text.new_ones(1, 1, span.hi - span.lo, dtype=torch.float32))
-            pieces.append(h[:, :, span.kept()])
-        h = torch.cat(pieces, dim=2)
-        return h, h.new_ones(1, 1, tokens)
+        text_mask = frame_mask(text_lengths, text.size(1))
+        return self._encode(text, text_mask), text_mask
 
     def windowed(self, tokens: int) -> bool:
-        """Whether synthesis encodes a text of ``tokens`` tokens in windows (see :meth:`text_states`)."""
+        """Whether synthesis encodes a text of ``tokens`` tokens in windows (longer than a window and its contexts)."""
         return text_windowed(tokens, self.synthesis_window_tokens, self.synthesis_window_context)
 
     def _encode(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:

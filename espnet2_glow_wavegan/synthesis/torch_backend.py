@@ -66,6 +66,10 @@ class TorchStages:
     def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, seed=None):
         if seed is not None:
             raise ValueError("the torch model draws its noise from torch's generator: seed it, or pass noise")
+        if noise is not None:  # a batch's draw may run past this item: its first frames are the item's
+            if noise.size(2) < frames:
+                raise ValueError(f"noise has {noise.size(2)} frames, the output needs {frames}")
+            noise = noise[:, :, :frames]
         durations = durations.view(1, -1)
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
         z_p, _, flow_mask = self.prior.prior_sample(mean_y, log_std_y, durations.sum(dim=1), noise_scale, noise)
