@@ -280,34 +280,6 @@ class FlowPrior(torch.nn.Module):
         durations = torch.ceil((torch.exp(log_dur) - self.duration_predictor.offset) * length_scale)
         return (durations.clamp(min=1) * text_mask.squeeze(1)).long()
 
-    def sample_latent(
-        self,
-        mean: torch.Tensor,
-        log_std: torch.Tensor,
-        durations: torch.Tensor,
-        text_mask: torch.Tensor,
-        g: Optional[torch.Tensor] = None,
-        noise_scale: float = 0.667,
-        with_path: bool = True,
-        noise: Optional[torch.Tensor] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-        """Expand the token Gaussians by ``durations``, sample, and invert the flow.
-
-        The expansion repeats each token's statistics (linear in the output length); the
-        dense alignment is built only on request. ``noise``: as :meth:`sample_aligned`.
-
-        Returns:
-            Tensor: z (B, latent_dim, T_feats), T_feats = max total duration, zero past each length.
-            Tensor: Frame lengths (B,) = durations.sum(1).
-            Tensor: Hard alignment (B, T_feats, T_text), or None without ``with_path``.
-        """
-        durations = durations * text_mask.squeeze(1).long()
-        lengths = durations.sum(dim=1)
-        frames = int(lengths.max())  # sizes the output: the one read-back of synthesis, as in VITS
-        mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
-        path = durations_to_path(durations, text_mask, frames) if with_path else None
-        return self.sample_aligned(mean_y, log_std_y, lengths, g=g, noise_scale=noise_scale, noise=noise), lengths, path
-
     def sample_aligned(
         self,
         mean_y: torch.Tensor,
