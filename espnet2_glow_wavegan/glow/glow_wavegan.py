@@ -17,8 +17,8 @@ from espnet2_glow_wavegan.synthesis.checks import (
     is_silent_token,
     refuse_language_ids,
 )
-from espnet2_glow_wavegan.synthesis.plan import synthesis_knobs
 from espnet2_glow_wavegan.synthesis.engine import Synthesizer
+from espnet2_glow_wavegan.synthesis.plan import synthesis_knobs
 from espnet2_glow_wavegan.synthesis.stream import SynthesisStream
 from espnet2_glow_wavegan.synthesis.torch_backend import TorchStages
 from espnet2_glow_wavegan.utils import eval_mode, frame_mask, padded_segments, random_segment_starts
