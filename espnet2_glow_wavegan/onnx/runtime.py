@@ -98,7 +98,6 @@ class OnnxText2Speech:
         self.sentence_outputs = [o.name for o in self.sessions["sentence"].get_outputs()]
         self.fs = self.config["sampling_rate"]
         self.hop = self.config["hop_length"]
-        self.silent_token_ids = set(self.config["silent_token_ids"])
         self._frontend = None
         self.engine = Synthesizer(OnnxStages(self))
 
@@ -153,7 +152,7 @@ class OnnxText2Speech:
                        max_output_seconds=None, noise=None, seed=None, durations=None) -> Dict[str, np.ndarray]:
         """:meth:`__call__` from token ids (T_text,); ``durations`` (T_text,) frames per token override the predicted ones."""
         sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
-        wav, z = self.engine.one_pass(sentence, noise, seed)
+        wav, z = self.engine.one_pass(sentence, None if noise is None else np.asarray(noise, dtype=np.float32), seed)
         return dict(wav=wav, duration=sentence.durations, feat_gen=z[0].T)
 
     def speaker_inputs(self, sids, spembs) -> Dict[str, np.ndarray]:
@@ -190,7 +189,8 @@ class OnnxText2Speech:
         """:meth:`stream` from token ids (T_text,); ``durations`` as in :meth:`synthesize_ids`."""
         check_chunk_sizes(chunk_frames, first_chunk_frames)
         sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
-        return self.engine.stream(sentence, noise, seed, chunk_frames, first_chunk_frames)
+        return self.engine.stream(sentence, None if noise is None else np.asarray(noise, dtype=np.float32), seed,
+                                  chunk_frames, first_chunk_frames)
 
 
 class OnnxStages:
@@ -241,8 +241,6 @@ class OnnxStages:
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal(mean_y.shape, dtype=np.float32)
         noise = np.asarray(noise, dtype=np.float32).reshape(1, mean_y.shape[1], -1)
-        if noise.shape[2] < frames:
-            raise ValueError(f"noise has {noise.shape[2]} frames, the output needs {frames}")
         z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(noise_scale)
         padded = folded(frames, self.tts.config["squeeze_factor"])
         z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)

@@ -104,6 +104,8 @@ class Synthesizer:
     def inverse_flow(self, sentence: Sentence, noise=None, seed: Optional[int] = None):
         """The prior sample of ``sentence`` (``noise``: the standard-normal draw to use) through the inverse flow, as a stream."""
         st = sentence.stages
+        if noise is not None and noise.shape[-1] < sentence.frames:
+            raise ValueError(f"noise has {noise.shape[-1]} frames, the output needs {sentence.frames}")
         z_p, mask = self.backend.prior_sample(st["mean"], st["log_std"], sentence.durations, sentence.frames,
                                               sentence.noise_scale, noise, seed)
         return self.backend.inverse_flow(z_p, mask, st.get("flow_condition"))

@@ -67,8 +67,6 @@ class TorchStages:
         if seed is not None:
             raise ValueError("the torch model draws its noise from torch's generator: seed it, or pass noise")
         if noise is not None:  # a batch's draw may run past this item: its first frames are the item's
-            if noise.size(2) < frames:
-                raise ValueError(f"noise has {noise.size(2)} frames, the output needs {frames}")
             noise = noise[:, :, :frames]
         durations = durations.view(1, -1)
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
