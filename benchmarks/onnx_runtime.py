@@ -48,21 +48,15 @@ def build(system, tiny):
     import torch
 
     from benchmark_tts import build as build_random
+    from benchmark_tts import couplings_with_weights
 
     model = build_random(system, tiny).eval()
     if system.startswith("glow"):
-        prior = model.generator.prior
-        generator = torch.Generator().manual_seed(1)
         with torch.no_grad():
-            linear = prior.duration_predictor.linear  # ceil(exp(log(4.5)) - 1) = 4
+            linear = model.generator.prior.duration_predictor.linear  # ceil(exp(log(4.5)) - 1) = 4
             linear.weight.zero_()
             linear.bias.fill_(math.log(FRAMES_PER_TOKEN + 0.5))
-            # Untrained couplings are the identity (zero output layers), which onnxruntime computes
-            # measurably faster than a trained flow: give them weights, as training does.
-            for step in prior.flow.flows:
-                if hasattr(step, "output_conv"):
-                    w = step.output_conv.weight
-                    w.copy_(torch.randn(w.shape, generator=generator) * 0.01)
+        couplings_with_weights(model)
     return model
 
 

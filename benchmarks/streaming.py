@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchmark_tts import FRAMES_PER_TOKEN, VOCAB, build  # noqa: E402
+from benchmark_tts import FRAMES_PER_TOKEN, VOCAB, build, couplings_with_weights  # noqa: E402
 
 SENTENCE_SECONDS = (3, 10, 30)
 BATCH_SIZES = (1, 4, 8, 16)
@@ -181,6 +181,8 @@ def report(results, args):
     for system in results:
         label = SYSTEMS[system]
         rows = results[system]["throughput"]
+        if not rows:
+            continue
         cells = [f"{rows[str(b)]['audio_per_second']:.1f}" if str(b) in rows else "-" for b in BATCH_SIZES]
         best = max(r["audio_per_second"] for r in rows.values()) / rows["1"]["audio_per_second"]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {best:.2f}x |")
@@ -191,7 +193,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each latency measurement")
-    parser.add_argument("--throughput_runs", type=int, default=2, help="timed passes over the 32 sentences")
+    parser.add_argument("--throughput_runs", type=int, default=2, help="timed passes over the 32 sentences (0: latency only)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--chunk_frames", type=int, default=256)
@@ -207,12 +209,14 @@ def main():
     with torch.inference_mode():
         for system in args.systems:
             model = build(system.replace("_onnx", ""), args.tiny).eval()
+            if system != "vits":
+                couplings_with_weights(model)
             if system.endswith("_onnx"):
                 model = OnnxModel(model, args.threads)
             elif system != "vits":
                 model.optimize_for_inference()
             results[system] = dict(latency=[latency(model, system, s, args) for s in SENTENCE_SECONDS], throughput={})
-            for batch_size in BATCH_SIZES if system not in BATCH_1_ONLY else (1,):
+            for batch_size in (BATCH_SIZES if system not in BATCH_1_ONLY else (1,)) if args.throughput_runs else ():
                 results[system]["throughput"][str(batch_size)] = throughput(model, system, batch_size, args)
             print(system, json.dumps(results[system]), file=sys.stderr, flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
