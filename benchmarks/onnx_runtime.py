@@ -163,17 +163,19 @@ def child(args):
 
 def graph_profile(tts, ids, args):
     """Median milliseconds of each part of one ONNX synthesis (medium sentence)."""
+    from espnet2_glow_wavegan.synthesis.engine import PriorSample
+
     parts = {k: [] for k in ("text encoder + sentence", "noise + repeat", "flow", "decoder")}
     for _ in range(args.runs):
         t0 = time.perf_counter()
         engine, stages = tts.engine, tts.engine.backend
         sentence = engine.sentence(ids, noise_scale=0.667)
-        st = sentence.stages
+        frames = sentence.frames
         t1 = time.perf_counter()
-        z_p, mask = stages.prior_sample(st["mean"], st["log_std"], sentence.durations, sentence.frames,
-                                        sentence.noise_scale, seed=0)
+        prior = PriorSample(sentence, seed=0)
+        prior(frames)
         t2 = time.perf_counter()
-        z = stages.inverse_flow(z_p, mask, st.get("flow_condition")).latent(0, sentence.frames)
+        z = stages.inverse_flow(prior, sentence.conditions["flow_condition"]).latent(0, frames)
         t3 = time.perf_counter()
         engine.decode(sentence, z)
         t4 = time.perf_counter()

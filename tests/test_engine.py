@@ -83,3 +83,78 @@ def test_a_paragraph_is_encoded_in_windows_at_synthesis_and_a_sentence_whole():
         seen.clear()
         model.generator.prior.text_states(paragraph.view(1, -1), torch.tensor([45]))
         assert seen == [45]
+
+
+def test_a_paragraph_streams_from_its_first_text_window():
+    """The stream encodes the text windows its chunks reach; the seeded noise is drawn as the one pass draws it."""
+    model = perturbed_model("ljspeech", "istft", prior_params={"synthesis_window_tokens": 8, "synthesis_window_context": 4})
+    seen = []
+    model.generator.prior.text_encoder.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].size(1)))
+    paragraph = torch.randint(5, 20, (45,))
+    durations = torch.full((45,), 3)  # 24 frames a window
+    with torch.no_grad():
+        torch.manual_seed(7)
+        whole = model.inference(paragraph, durations=durations, noise_scale=0.667)["wav"]
+        seen.clear()
+        torch.manual_seed(7)
+        stream = model.inference_stream(paragraph, durations=durations, noise_scale=0.667, chunk_frames=8,
+                                        first_chunk_frames=4)
+        assert len(seen) == 1  # the first window, for the speaker conditions and the first durations
+        chunks = iter(stream)
+        first = next(chunks)
+        reach = stream.flow.factor * sum(stream.flow.reach) + stream.context + 4
+        assert len(seen) == 1 + -(-(reach - 24) // 24) < 6  # only the windows the first chunk's reach covers
+        torch.randn(100)  # the global generator used between chunks: the sentence has its own
+        rest = list(chunks)
+        assert len(seen) == 6
+    assert relative_error(torch.cat([first] + rest), whole) < 1e-5
+
+
+def test_the_durations_of_a_paragraph_stream_encode_its_text_and_its_length_is_checked_window_by_window():
+    model = perturbed_model("ljspeech", "istft", prior_params={"synthesis_window_tokens": 8, "synthesis_window_context": 4})
+    paragraph = torch.randint(5, 20, (45,))
+    with torch.no_grad():
+        alone = model.inference(paragraph, noise_scale=0.0)
+        stream = model.inference_stream(paragraph, noise_scale=0.0)
+        assert torch.equal(stream.durations, alone["duration"]) and stream.num_samples == alone["wav"].numel()
+        assert relative_error(torch.cat(list(stream)), alone["wav"]) < 1e-5
+        # A limit the first window fits in and the paragraph does not: the one pass is refused before it runs
+        # the flow, the stream before the window that crosses it is synthesised.
+        hop, fs = model.generator.wavegan.upsample_factor, model.fs
+        first_window = int(alone["duration"][:8].sum())
+        limit = (first_window + 1) * hop / fs
+        with pytest.raises(ValueError, match="over max_output_seconds"):
+            model.inference(paragraph, noise_scale=0.0, max_output_seconds=limit)
+        stream = model.inference_stream(paragraph, noise_scale=0.0, max_output_seconds=limit, chunk_frames=1,
+                                        first_chunk_frames=1)
+        chunks = []
+        with pytest.raises(ValueError, match="over max_output_seconds"):
+            for chunk in stream:
+                chunks.append(chunk)
+        assert sum(c.numel() for c in chunks) <= first_window * hop
+
+
+def test_the_onnx_runtime_streams_a_paragraph_from_its_first_window_with_the_seeded_noise_of_its_one_pass(backends):
+    tts = backends["onnx"]
+    calls = []
+    encoder = tts.sessions["text_encoder"]
+
+    class Counted:
+        def run(self, *args, **kwargs):
+            calls.append(1)
+            return encoder.run(*args, **kwargs)
+
+    ids = np.random.default_rng(0).integers(5, len(TOKENS), 200)
+    whole = tts.synthesize_ids(ids, noise_scale=0.667, seed=11)["wav"]
+    tts.sessions["text_encoder"] = Counted()
+    try:
+        stream = tts.stream_ids(ids, noise_scale=0.667, seed=11, chunk_frames=8, first_chunk_frames=4)
+        chunks = iter(stream)
+        first = next(chunks)
+        encoded_for_the_first_chunk = len(calls)
+        streamed = np.concatenate([first] + list(chunks))
+    finally:
+        tts.sessions["text_encoder"] = encoder
+    windows = -(-200 // LONG_FORM["prior_params"]["synthesis_window_tokens"])
+    assert encoded_for_the_first_chunk < windows == len(calls)
+    assert relative_error(torch.from_numpy(streamed), torch.from_numpy(whole)) < 1e-5

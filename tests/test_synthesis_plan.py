@@ -55,7 +55,7 @@ def test_chunks_start_small_and_double_up_to_the_largest():
 
 
 def test_stream_spans_are_the_chunks_with_the_decoders_context():
-    spans = stream_spans(100, 4, 32, 6)
+    spans = list(stream_spans(100, 4, 32, 6))
     assert [(s.start, s.end) for s in spans] == list(chunk_bounds(100, 4, 32))
     assert_tiles(spans, 100, 6)
 

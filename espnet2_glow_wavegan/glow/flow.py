@@ -10,7 +10,7 @@ state (ActNorm, the 1x1 convolution, the affine transform) are computed in float
 """
 
 import functools
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -300,16 +300,16 @@ class GlowFlow(torch.nn.Module):
             reach[-1] += step_reach
         return blocks, reach
 
-    def inverse_stream(self, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> InverseFlowStream:
+    def inverse_stream(self, prior: Callable[[int], Tuple[torch.Tensor, bool]],
+                       g: Optional[torch.Tensor] = None) -> InverseFlowStream:
         """``self(z_p, mask, g, reverse=True)`` of one item, computed as far as asked (see :class:`InverseFlowStream`).
 
         Args:
-            z_p: The prior sample (1, C, T), T a multiple of the squeeze factor, zero past the item.
-            mask: The flow's mask (1, 1, T) (see ``FlowPrior.prior_sample``).
+            prior: Latent frames wanted -> ``(z_p, whole)``: the prior sample so far (1, C, n),
+                zero-padded to a multiple of the squeeze factor when ``whole``.
             g: Speaker condition (1, global_channels, 1) or None.
         """
         factor = self.squeeze_factor
-        y, folded_mask = squeeze(z_p, mask, factor)
 
         def block(steps):
             def run(x, block_mask):
@@ -319,6 +319,10 @@ class GlowFlow(torch.nn.Module):
                 return x
             return run
 
+        def ones(x):
+            return x.new_ones(1, 1, x.size(2))
+
         blocks, reach = self.inverse_blocks()
-        return InverseFlowStream([block(steps) for steps in blocks], reach, y, folded_mask, factor,
-                                 functools.partial(unfold_frames, factor=factor), torch.zeros_like)
+        return InverseFlowStream([block(steps) for steps in blocks], reach, prior, factor,
+                                 lambda z: squeeze(z, ones(z), factor)[0], functools.partial(unfold_frames, factor=factor),
+                                 lambda pieces: torch.cat(pieces, dim=2), ones)

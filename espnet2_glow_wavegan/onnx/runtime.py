@@ -34,7 +34,6 @@ from espnet2_glow_wavegan.synthesis.checks import (
     check_speaker_inputs,
 )
 from espnet2_glow_wavegan.synthesis.engine import Settings, Synthesizer
-from espnet2_glow_wavegan.synthesis.plan import folded
 from espnet2_glow_wavegan.synthesis.stream import InverseFlowStream, SynthesisStream
 from espnet2_glow_wavegan.text_checks import warn_if_transliterated
 
@@ -51,6 +50,11 @@ def unsqueeze(y: np.ndarray, factor: int) -> np.ndarray:
     """The inverse of :func:`squeeze`: (1, C * factor, T) -> (1, C, T * factor)."""
     b, cf, t = y.shape
     return y.reshape(b, factor, cf // factor, t).transpose(0, 2, 3, 1).reshape(b, cf // factor, t * factor)
+
+
+def standard_normal_draw(noise) -> Optional[np.ndarray]:
+    """A given noise, (latent_dim, T) or (1, latent_dim, T), as (1, latent_dim, T) float32."""
+    return None if noise is None else np.asarray(noise, dtype=np.float32).reshape(1, -1, np.shape(noise)[-1])
 
 
 class OnnxText2Speech:
@@ -152,7 +156,7 @@ class OnnxText2Speech:
                        max_output_seconds=None, noise=None, seed=None, durations=None) -> Dict[str, np.ndarray]:
         """:meth:`__call__` from token ids (T_text,); ``durations`` (T_text,) frames per token override the predicted ones."""
         sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
-        wav, z = self.engine.one_pass(sentence, None if noise is None else np.asarray(noise, dtype=np.float32), seed)
+        wav, z = self.engine.one_pass(sentence, standard_normal_draw(noise), seed)
         return dict(wav=wav, duration=sentence.durations, feat_gen=z[0].T)
 
     def speaker_inputs(self, sids, spembs) -> Dict[str, np.ndarray]:
@@ -189,7 +193,7 @@ class OnnxText2Speech:
         """:meth:`stream` from token ids (T_text,); ``durations`` as in :meth:`synthesize_ids`."""
         check_chunk_sizes(chunk_frames, first_chunk_frames)
         sentence = self.engine.sentence(ids, sids, spembs, durations, noise_scale, length_scale, max_output_seconds)
-        return self.engine.stream(sentence, None if noise is None else np.asarray(noise, dtype=np.float32), seed,
+        return self.engine.stream(sentence, standard_normal_draw(noise), seed,
                                   chunk_frames, first_chunk_frames)
 
 
@@ -203,7 +207,8 @@ class OnnxStages:
             sampling_rate=c["sampling_rate"], hop_length=c["hop_length"], vocabulary=len(c["frontend"]["token_list"]),
             silent_token_ids=frozenset(c["silent_token_ids"]), decoder_context_frames=c["decoder_context_frames"],
             decode_chunk_frames=c["decode_chunk_frames"], synthesis_window_tokens=c["synthesis_window_tokens"],
-            synthesis_window_context=c["synthesis_window_context"], noise_scale=c["noise_scale"],
+            synthesis_window_context=c["synthesis_window_context"], squeeze_factor=c["squeeze_factor"],
+            noise_scale=c["noise_scale"],
             length_scale=c["length_scale"], max_output_seconds=c["max_output_seconds"])
 
     def token_ids(self, ids) -> List[int]:
@@ -234,21 +239,22 @@ class OnnxStages:
     def frames(self, durations: np.ndarray) -> int:
         return int(durations.sum())
 
-    def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, seed=None):
-        """The flow's input: N(mean, (noise_scale * std)^2) per frame, padded to the flow's fold, and its mask."""
+    def noise_source(self, seed: Optional[int] = None) -> np.random.Generator:
+        return np.random.default_rng(seed)
+
+    def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, source=None) -> np.ndarray:
+        """N(mean, (noise_scale * std)^2) at each of the ``frames`` frames that ``durations`` give the tokens."""
         mean_y = np.repeat(mean, durations, axis=2)
         log_std_y = np.repeat(log_std, durations, axis=2)
         if noise is None:
-            noise = np.random.default_rng(seed).standard_normal(mean_y.shape, dtype=np.float32)
-        noise = np.asarray(noise, dtype=np.float32).reshape(1, mean_y.shape[1], -1)
-        z_p = mean_y + noise[:, :, :frames] * np.exp(log_std_y) * np.float32(noise_scale)
-        padded = folded(frames, self.tts.config["squeeze_factor"])
-        z_p = np.pad(z_p, ((0, 0), (0, 0), (0, padded - frames))).astype(np.float32)
-        # batch 1: every frame up to the fold is valid for the flow (the padding is zero)
-        return z_p, np.ones((1, 1, padded), dtype=np.float32)
+            noise = source.standard_normal(mean_y.shape, dtype=np.float32)
+        return (mean_y + noise * np.exp(log_std_y) * np.float32(noise_scale)).astype(np.float32)
 
-    def inverse_flow(self, z_p: np.ndarray, mask: np.ndarray, g: Optional[np.ndarray] = None) -> InverseFlowStream:
-        """The inverse flow of the prior sample (1, latent_dim, T) and its mask, computed as far as asked."""
+    def folded(self, z_p: np.ndarray, frames: int) -> np.ndarray:
+        return np.pad(z_p, ((0, 0), (0, 0), (0, frames - z_p.shape[2])))
+
+    def inverse_flow(self, prior, g: Optional[np.ndarray] = None) -> InverseFlowStream:
+        """The inverse flow of the prior sample that ``prior(frames) -> (z_p, whole)`` gives, computed as far as asked."""
         factor = self.tts.config["squeeze_factor"]
 
         def block(name):
@@ -260,8 +266,9 @@ class OnnxStages:
             return run
 
         return InverseFlowStream([block(name) for name in self.tts.flow_blocks], self.tts.config["flow_block_reach"],
-                                 squeeze(z_p, factor), mask[:, :, factor - 1 :: factor], factor,
-                                 lambda y: unsqueeze(y, factor), np.zeros_like)
+                                 prior, factor, lambda z: squeeze(z, factor), lambda y: unsqueeze(y, factor),
+                                 lambda pieces: np.concatenate(pieces, axis=2),
+                                 lambda x: np.ones((1, 1, x.shape[2]), dtype=np.float32))
 
     def decode(self, z: np.ndarray, g: Optional[np.ndarray] = None) -> np.ndarray:
         inputs = dict(z=np.ascontiguousarray(z, dtype=np.float32))

@@ -10,7 +10,7 @@ and the ONNX runtime both take their windows from the functions below.
 """
 
 from dataclasses import dataclass
-from typing import Iterator, List, Mapping, Optional, Tuple
+from typing import Callable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from espnet2_glow_wavegan.synthesis.checks import check_chunk_sizes, check_synthesis_knobs
 
@@ -58,24 +58,37 @@ def decode_spans(frames: int, chunk_frames: int, context_frames: int) -> List[Sp
     return pieces(frames, chunk_frames, context_frames)
 
 
-def chunk_bounds(frames: int, first_chunk_frames: int, chunk_frames: int) -> Iterator[Tuple[int, int]]:
+def frames_up_to(frames: Union[int, Callable[[int], int]]) -> Callable[[int], int]:
+    """``n -> min(n, frames)``: a known length, or the length function of a sentence still being encoded."""
+    return frames if callable(frames) else (lambda n: min(n, frames))
+
+
+def chunk_bounds(frames: Union[int, Callable[[int], int]], first_chunk_frames: int,
+                 chunk_frames: int) -> Iterator[Tuple[int, int]]:
     """Streamed output frames ``(start, end)``: ``first_chunk_frames``, then doubling up to ``chunk_frames``.
 
     Each chunk recomputes its context, so small chunks cost more per sample; the first is small
-    for an early start, and the later ones grow while the audio already out plays.
+    for an early start, and the later ones grow while the audio already out plays. ``frames``
+    is the output's length, or ``n -> min(n, length)`` when the length is learnt as the text is
+    encoded (each chunk asks only as far as it reaches).
     """
     check_chunk_sizes(chunk_frames, first_chunk_frames)
+    up_to = frames_up_to(frames)
     start, size = 0, first_chunk_frames
-    while start < frames:
-        end = min(frames, start + size)
+    while True:
+        end = up_to(start + size)
+        if end <= start:
+            return
         yield start, end
         start, size = end, min(chunk_frames, 2 * size)
 
 
-def stream_spans(frames: int, first_chunk_frames: int, chunk_frames: int, context_frames: int) -> List[Span]:
+def stream_spans(frames: Union[int, Callable[[int], int]], first_chunk_frames: int, chunk_frames: int,
+                 context_frames: int) -> Iterator[Span]:
     """The decoder's windows of a stream: each chunk of :func:`chunk_bounds` with the decoder's context."""
-    return [with_context(start, end, context_frames, frames)
-            for start, end in chunk_bounds(frames, first_chunk_frames, chunk_frames)]
+    up_to = frames_up_to(frames)
+    for start, end in chunk_bounds(up_to, first_chunk_frames, chunk_frames):
+        yield Span(start, end, max(0, start - context_frames), up_to(end + context_frames))
 
 
 def folded(frames: int, factor: int) -> int:

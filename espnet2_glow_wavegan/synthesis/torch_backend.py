@@ -29,7 +29,7 @@ class TorchStages:
             vocabulary=prior.text_encoder.emb.num_embeddings, silent_token_ids=frozenset(m.silent_token_ids.tolist()),
             decoder_context_frames=self.wavegan.decoder.context_frames(), decode_chunk_frames=m.decode_chunk_frames,
             synthesis_window_tokens=prior.synthesis_window_tokens,
-            synthesis_window_context=prior.synthesis_window_context,
+            synthesis_window_context=prior.synthesis_window_context, squeeze_factor=prior.squeeze_factor,
             noise_scale=m.noise_scale, length_scale=m.length_scale, max_output_seconds=m.max_output_seconds)
 
     def token_ids(self, ids: torch.Tensor) -> List[int]:
@@ -63,18 +63,23 @@ class TorchStages:
     def frames(self, durations: torch.Tensor) -> int:
         return int(durations.sum())  # sizes the output: the one read-back of synthesis, as in VITS
 
-    def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, seed=None):
-        if seed is not None:
-            raise ValueError("the torch model draws its noise from torch's generator: seed it, or pass noise")
-        if noise is not None:  # a batch's draw may run past this item: its first frames are the item's
-            noise = noise[:, :, :frames]
+    def noise_source(self, seed: Optional[int] = None) -> torch.Generator:
+        """A generator of the sentence's own, seeded from torch's (or by ``seed``): its windows draw in order from it."""
+        generator = torch.Generator(device=self.prior.stats_proj.weight.device)
+        return generator.manual_seed(int(torch.randint(2**62, (1,))) if seed is None else seed)
+
+    def prior_sample(self, mean, log_std, durations, frames, noise_scale, noise=None, source=None):
         durations = durations.view(1, -1)
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
-        z_p, _, flow_mask = self.prior.prior_sample(mean_y, log_std_y, durations.sum(dim=1), noise_scale, noise)
-        return z_p, flow_mask
+        if noise is None:
+            noise = torch.randn(mean_y.shape, generator=source, device=mean_y.device, dtype=mean_y.dtype)
+        return mean_y + noise * torch.exp(log_std_y) * noise_scale
 
-    def inverse_flow(self, z_p, mask, flow_condition):
-        return self.prior.flow.inverse_stream(z_p, mask, g=flow_condition)
+    def folded(self, z_p: torch.Tensor, frames: int) -> torch.Tensor:
+        return torch.nn.functional.pad(z_p, (0, frames - z_p.size(2)))
+
+    def inverse_flow(self, prior, flow_condition):
+        return self.prior.flow.inverse_stream(prior, g=flow_condition)
 
     def decode(self, z: torch.Tensor, decoder_condition: Optional[torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():  # a stream is read from a generator, which the caller's grad mode does not reach
