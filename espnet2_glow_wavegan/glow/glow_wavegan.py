@@ -471,25 +471,27 @@ class GlowWaveGAN(WaveformGANTTS):
     ) -> SynthesisStream:
         """Synthesise one utterance as a stream of waveform chunks (iterate the result).
 
-        The text encoder, the durations and the prior sample (noise drawn once, as
-        :meth:`inference` draws it) are computed here, once; then each chunk runs the inverse
-        flow and the decoder only as far as that chunk needs, with their exact context on both
-        sides, so the concatenated chunks equal :meth:`inference`'s waveform (to float rounding)
-        whatever the chunk sizes. A text of several sentences is best streamed sentence by
-        sentence (``espnet2_glow_wavegan.bin.synthesize`` does): the text encoder runs on the
-        whole text before the first chunk.
+        The text encoder and the durations run here for a text within one text-encoder window
+        (``synthesis_window_tokens`` and its contexts), for a longer one on its first window, the
+        next windows when the stream reaches them (see ``docs/synthesis.md``). Each chunk runs the
+        inverse flow and the decoder only as far as it needs, with their exact context on both
+        sides, and the noise comes from one source per sentence, drawn in the same order as
+        :meth:`inference` draws it, so the concatenated chunks equal :meth:`inference`'s waveform
+        (to float rounding) whatever the chunk sizes. ``espnet2_glow_wavegan.bin.synthesize``
+        streams a text sentence by sentence.
 
         Args:
             text, sids, spembs, durations, noise_scale, length_scale, max_output_seconds: As
-                :meth:`inference`, with the same checks (raised here, before any chunk).
+                :meth:`inference`, with the same checks, raised here (a long text's length: when
+                the stream reaches the window that makes it too long).
             chunk_frames: Largest chunk, in latent frames (``hop`` samples each).
             first_chunk_frames: Frames of the first chunk, small for an early first sample; the
                 next chunks double in size up to ``chunk_frames``.
             noise: The standard-normal draw (1, latent_dim, T_feats) to use instead of a fresh one.
 
         Returns:
-            SynthesisStream: yields waveform chunks (n_samples,); its ``durations`` (T_text,),
-            ``num_samples`` and ``sampling_rate`` are known before the first chunk.
+            SynthesisStream: yields waveform chunks (n_samples,); its ``durations`` (T_text,) and
+            ``num_samples`` (reading them encodes the rest of a long text) and ``sampling_rate``.
         """
         check_chunk_sizes(chunk_frames, first_chunk_frames)
         engine = Synthesizer(TorchStages(self))

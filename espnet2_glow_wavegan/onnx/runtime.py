@@ -181,8 +181,9 @@ class OnnxText2Speech:
                first_chunk_frames: int = 16) -> SynthesisStream:
         """:meth:`__call__` as a stream of waveform chunks (iterate the result); the chunks equal the one pass.
 
-        The sentence-level graphs run here; each chunk then runs the flow blocks and the decoder
-        only as far as that chunk needs, as ``GlowWaveGAN.inference_stream`` does (the same engine).
+        The sentence-level graphs run here (a long text: on its first window, the next ones when
+        the stream reaches them); each chunk then runs the flow blocks and the decoder only as far
+        as that chunk needs, as ``GlowWaveGAN.inference_stream`` does (the same engine).
         """
         return self.stream_ids(self.token_ids(text), sids, spembs, noise_scale, length_scale, max_output_seconds,
                                noise, seed, chunk_frames, first_chunk_frames)
