@@ -292,3 +292,25 @@ def test_tts_inference_cli_names_failed_utterances_and_can_skip_them(lj_glow, tm
     failed = dict(line.split(" ", 1) for line in (tmp_path / "skip/failed_utts").read_text().splitlines())
     assert sorted(failed) == ["b_blank", "d_unknown"]
     assert "empty" in failed["b_blank"] and "unknown to the model (all <unk>)" in failed["d_unknown"]
+
+
+def test_the_text_windows_benchmark_synthesises_a_model_with_both_windowings(lj_glow, tmp_path, python_run):
+    """benchmarks/text_windows.py on the trained tiny model: every paragraph in both windowings, scored."""
+    import math
+
+    from conftest import REPO
+
+    _, _, exp = lj_glow
+    text = tmp_path / "text"
+    text.write_text("a1 the old clock struck eleven\na2 nobody moved in the hall\na3 rain fell on the roof all night\n")
+    python_run([str(REPO / "benchmarks/text_windows.py"), "--exp_dir", str(exp), "--model_file", "2epoch.pth",
+                "--text", str(text), "--sentences_per_paragraph", "2", "--window_tokens", "8", "--window_context", "2",
+                "--threads", "1", "--out_dir", str(tmp_path)])
+    result = json.loads((tmp_path / "text_windows.json").read_text())
+    assert result["setup"]["paragraphs"] == 2 and result["setup"]["windowed_paragraphs"] == 2
+    assert result["setup"]["settings"]["short"] == [8, 2]
+    assert [r["keys"] for r in result["rows"]] == [["a1", "a2"], ["a3"]]
+    assert all(math.isfinite(result["summary"][k]) for k in ("mcd", "log_f0_rmse", "duration_ratio"))
+    assert all(r[name]["words"] == len(t.split()) for r, t in zip(result["rows"], (
+        "the old clock struck eleven nobody moved in the hall", "rain fell on the roof all night")) for name in ("default", "short"))
+    assert "| 8 + 2 each side |" in (tmp_path / "text_windows.md").read_text()
