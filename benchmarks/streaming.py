@@ -34,15 +34,18 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchmark_tts import FRAMES_PER_TOKEN, VOCAB, build, couplings_with_weights  # noqa: E402
 
 SENTENCE_SECONDS = (3, 10, 30, 60)
-# Text windows short enough for a flat first audio (a model setting: the windows' text states differ from
-# the whole text's, so it changes the voice a little; the default windows are 512 tokens + 64 each side).
-SHORT_WINDOWS = dict(synthesis_window_tokens=64, synthesis_window_context=16)
+# Text windows short enough for a flatter first audio, by system-name suffix: (tokens, context each side). A
+# model setting: the windows' text states differ from the whole text's, so it changes the voice a little
+# (benchmarks/text_windows.py); the default windows are 512 tokens + 64 each side.
+SHORT_WINDOWS = {"_window64": (64, 16), "_window128": (128, 32)}
 BATCH_SIZES = (1, 4, 8, 16)
 SYSTEMS = {"glow_wavegan_istft": "glow_wavegan, iSTFT decoder",
            "glow_wavegan_istft_onnx": "glow_wavegan, iSTFT decoder, ONNX Runtime float32 (batch 1)",
            "glow_wavegan_istft_onnx_window64": "the same, text windows of 64 tokens (+16 each side)",
+           "glow_wavegan_istft_onnx_window128": "the same, text windows of 128 tokens (+32 each side)",
            "glow_wavegan": "glow_wavegan, HiFi-GAN decoder", "vits": "ESPnet VITS (no streaming, batch 1)"}
-BATCH_1_ONLY = ("vits", "glow_wavegan_istft_onnx", "glow_wavegan_istft_onnx_window64")
+BATCH_1_ONLY = ("vits", "glow_wavegan_istft_onnx", "glow_wavegan_istft_onnx_window64",
+                "glow_wavegan_istft_onnx_window128")
 
 
 def samples(wav):
@@ -215,6 +218,7 @@ def main():
     parser.add_argument("--first_chunk_frames", type=int, default=16)
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
     parser.add_argument("--out_dir", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument("--report_name", default="streaming", help="the files' name (--tiny adds _tiny)")
     args = parser.parse_args()
 
     import torch
@@ -224,9 +228,10 @@ def main():
     with torch.inference_mode():
         for system in args.systems:
             model = build(system.split("_onnx")[0], args.tiny).eval()
-            if system.endswith("_window64"):
-                for key, value in SHORT_WINDOWS.items():
-                    setattr(model.generator.prior, key, value)
+            for suffix, (tokens, context) in SHORT_WINDOWS.items():
+                if system.endswith(suffix):
+                    model.generator.prior.synthesis_window_tokens = tokens
+                    model.generator.prior.synthesis_window_context = context
             if system != "vits":
                 couplings_with_weights(model)
             if "_onnx" in system:
@@ -238,7 +243,7 @@ def main():
                 results[system]["throughput"][str(batch_size)] = throughput(model, system, batch_size, args)
             print(system, json.dumps(results[system]), file=sys.stderr, flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    name = "streaming_tiny" if args.tiny else "streaming"
+    name = args.report_name + ("_tiny" if args.tiny else "")
     (args.out_dir / f"{name}.json").write_text(json.dumps(dict(settings=vars(args) | {"out_dir": None}, results=results),
                                                            indent=1) + "\n")
     table = report(results, args)
