@@ -51,6 +51,11 @@ def durations_to_path(durations: torch.Tensor, text_mask: torch.Tensor, frames: 
     return ((t >= starts.unsqueeze(1)) & (t < ends.unsqueeze(1))).float()
 
 
+def gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor, noise_scale: float) -> torch.Tensor:
+    """``N(mean, (noise_scale * std)^2)`` from the standard-normal draw ``noise`` (all (B, C, T))."""
+    return mean + noise * torch.exp(log_std) * noise_scale
+
+
 def expand_by_durations(x: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
     """Repeat token ``j`` of ``x`` (B, C, T_text) ``durations[b, j]`` times: (B, C, frames), zero-padded.
 
@@ -329,6 +334,6 @@ class FlowPrior(torch.nn.Module):
         padded = folded(frames, f)
         z_mask = frame_mask(lengths, padded, mean_y.dtype)
         noise = torch.randn_like(mean_y) if noise is None else noise
-        z_p = torch.nn.functional.pad(mean_y + noise * torch.exp(log_std_y) * noise_scale, (0, padded - frames))
+        z_p = torch.nn.functional.pad(gaussian_sample(mean_y, log_std_y, noise, noise_scale), (0, padded - frames))
         flow_mask = frame_mask(-torch.div(-lengths, f, rounding_mode="floor") * f, padded, mean_y.dtype)
         return z_p * z_mask, z_mask, flow_mask

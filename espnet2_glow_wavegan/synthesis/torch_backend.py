@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import torch
 
-from espnet2_glow_wavegan.glow.prior import expand_by_durations
+from espnet2_glow_wavegan.glow.prior import expand_by_durations, gaussian_sample
 from espnet2_glow_wavegan.synthesis.checks import check_durations
 from espnet2_glow_wavegan.synthesis.engine import Settings
 
@@ -73,7 +73,7 @@ class TorchStages:
         mean_y, log_std_y = (expand_by_durations(x, durations, frames) for x in (mean, log_std))
         if noise is None:
             noise = torch.randn(mean_y.shape, generator=source, device=mean_y.device, dtype=mean_y.dtype)
-        return mean_y + noise * torch.exp(log_std_y) * noise_scale
+        return gaussian_sample(mean_y, log_std_y, noise, noise_scale)
 
     def folded(self, z_p: torch.Tensor, frames: int) -> torch.Tensor:
         return torch.nn.functional.pad(z_p, (0, frames - z_p.size(2)))
